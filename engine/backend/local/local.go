@@ -1,0 +1,230 @@
+// Package local stores a repository in a folder of the local file system.
+//
+// Every file is written to a temporary name in its final folder, fsynced,
+// renamed into place and the folder fsynced, so a crash at any moment leaves
+// either the old state or the complete new file under its final name, never
+// a partial file. Temporary files start with a dot and are invisible to
+// List; a crash may leave some behind, which Clean removes.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mbackup/mbackup/engine/backend"
+)
+
+// Backend is a repository in a local folder.
+type Backend struct {
+	root string
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// Open returns a backend rooted at dir. The folder need not exist yet: Save
+// creates folders as needed.
+func Open(dir string) (*Backend, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open local repository %s: %w", dir, err)
+	}
+	return &Backend{root: abs}, nil
+}
+
+// Location returns the folder's path.
+func (b *Backend) Location() string { return b.root }
+
+func (b *Backend) path(h backend.Handle) string {
+	return filepath.Join(b.root, filepath.FromSlash(backend.Path(h)))
+}
+
+// Save writes data to a temporary file next to its final name, fsyncs it and
+// renames it into place.
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	final := b.path(h)
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	if err := writeFileAtomic(dir, final, data); err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	return nil
+}
+
+func writeFileAtomic(dir, final string, data []byte) (err error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, final); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// Load streams a range of the file to fn.
+func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int64, fn func(io.Reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.Open(b.path(h))
+	if err != nil {
+		return wrap("load", h, err)
+	}
+	defer f.Close()
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return wrap("load", h, err)
+		}
+	}
+	var rd io.Reader = f
+	if length > 0 {
+		rd = io.LimitReader(f, length)
+	}
+	return fn(rd)
+}
+
+// Stat returns the file's size and modification time.
+func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	fi, err := os.Stat(b.path(h))
+	if err != nil {
+		return backend.FileInfo{}, wrap("stat", h, err)
+	}
+	return backend.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List calls fn for every file of type t.
+func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	dir := filepath.Join(b.root, t.Dir())
+	if t == backend.PackFile {
+		shards, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list %v files: %w", t, err)
+		}
+		for _, s := range shards {
+			if !s.IsDir() || strings.HasPrefix(s.Name(), ".") {
+				continue
+			}
+			if err := listDir(ctx, filepath.Join(dir, s.Name()), fn); err != nil {
+				return fmt.Errorf("list %v files: %w", t, err)
+			}
+		}
+		return nil
+	}
+	if err := listDir(ctx, dir, fn); err != nil {
+		return fmt.Errorf("list %v files: %w", t, err)
+	}
+	return nil
+}
+
+func listDir(ctx context.Context, dir string, fn func(backend.FileInfo) error) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while listing
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(backend.FileInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes the file; a missing file is not an error.
+func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := os.Remove(b.path(h))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return wrap("remove", h, err)
+	}
+	return nil
+}
+
+// Clean removes temporary files left behind by a crash. It must only run
+// when no other process writes to the repository.
+func (b *Backend) Clean() error {
+	return filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
+			return os.Remove(p)
+		}
+		return nil
+	})
+}
+
+// Close does nothing; it exists to satisfy backend.Backend.
+func (b *Backend) Close() error { return nil }
+
+func wrap(op string, h backend.Handle, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s %v: %w", op, h, backend.ErrNotExist)
+	}
+	return fmt.Errorf("%s %v: %w", op, h, err)
+}

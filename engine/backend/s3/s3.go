@@ -1,0 +1,216 @@
+// Package s3 stores a repository in an S3 bucket through minio-go.
+//
+// Each repository file is one object, written with a single PUT, which S3
+// makes atomic: an object is either absent or complete. Packs are kept under
+// minio-go's multipart threshold for that reason. Objects are never
+// modified, only created and deleted.
+//
+// minio-go's own retry loop is disabled: retries happen in one place, the
+// retry backend, so that they are counted, logged and bounded uniformly.
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mbackup/mbackup/engine/backend"
+)
+
+// Config says where the repository lives and how to reach it.
+type Config struct {
+	Endpoint  string // host[:port]
+	Secure    bool   // https
+	Bucket    string
+	Prefix    string // folder inside the bucket, may be empty
+	Region    string
+	AccessKey string
+	SecretKey string
+	// Transport overrides the HTTP transport (tests inject faults here).
+	Transport http.RoundTripper
+}
+
+// Backend is a repository in an S3 bucket.
+type Backend struct {
+	client *minio.Client
+	cfg    Config
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// Open connects to the bucket. It does not check that the bucket exists;
+// CheckBucket does.
+func Open(cfg Config) (*Backend, error) {
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, errors.New("s3: endpoint and bucket are required")
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       cfg.Secure,
+		Region:       cfg.Region,
+		BucketLookup: minio.BucketLookupPath,
+		Transport:    cfg.Transport,
+		MaxRetries:   1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: connect to %s: %w", cfg.Endpoint, err)
+	}
+	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
+	return &Backend{client: client, cfg: cfg}, nil
+}
+
+// Location returns s3:scheme://endpoint/bucket/prefix, without credentials.
+func (b *Backend) Location() string {
+	scheme := "http"
+	if b.cfg.Secure {
+		scheme = "https"
+	}
+	return fmt.Sprintf("s3:%s://%s/%s", scheme, b.cfg.Endpoint, path.Join(b.cfg.Bucket, b.cfg.Prefix))
+}
+
+func (b *Backend) key(h backend.Handle) string {
+	return path.Join(b.cfg.Prefix, backend.Path(h))
+}
+
+// CheckBucket verifies that the bucket exists and the credentials work.
+func (b *Backend) CheckBucket(ctx context.Context) error {
+	ok, err := b.client.BucketExists(ctx, b.cfg.Bucket)
+	if err != nil {
+		return b.classify(err, "s3: check bucket %q at %s", b.cfg.Bucket, b.cfg.Endpoint)
+	}
+	if !ok {
+		return backend.Permanent(fmt.Errorf("s3: bucket %q does not exist at %s (create it, or fix repository.url)", b.cfg.Bucket, b.cfg.Endpoint))
+	}
+	return nil
+}
+
+// CreateBucket creates the bucket if it does not exist.
+func (b *Backend) CreateBucket(ctx context.Context) error {
+	ok, err := b.client.BucketExists(ctx, b.cfg.Bucket)
+	if err != nil {
+		return b.classify(err, "s3: check bucket %q", b.cfg.Bucket)
+	}
+	if ok {
+		return nil
+	}
+	if err := b.client.MakeBucket(ctx, b.cfg.Bucket, minio.MakeBucketOptions{Region: b.cfg.Region}); err != nil {
+		return b.classify(err, "s3: create bucket %q", b.cfg.Bucket)
+	}
+	return nil
+}
+
+// Save stores data with one PUT.
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{
+			ContentType:      "application/octet-stream",
+			DisableMultipart: true,
+			SendContentMd5:   true,
+		})
+	if err != nil {
+		return b.classify(err, "save %v", h)
+	}
+	return nil
+}
+
+// Load streams a range of the object to fn.
+func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int64, fn func(io.Reader) error) error {
+	opts := minio.GetObjectOptions{}
+	if offset > 0 || length > 0 {
+		end := int64(0)
+		if length > 0 {
+			end = offset + length - 1
+		}
+		if err := opts.SetRange(offset, end); err != nil {
+			return fmt.Errorf("load %v: %w", h, err)
+		}
+	}
+	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(h), opts)
+	if err != nil {
+		return b.classify(err, "load %v", h)
+	}
+	defer obj.Close()
+	// GetObject is lazy: a missing object shows up on the first read. Stat
+	// first so that callers see ErrNotExist rather than a read error.
+	if _, err := obj.Stat(); err != nil {
+		return b.classify(err, "load %v", h)
+	}
+	if err := fn(obj); err != nil {
+		return b.classify(err, "load %v", h)
+	}
+	return nil
+}
+
+// Stat returns the object's size and modification time.
+func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	oi, err := b.client.StatObject(ctx, b.cfg.Bucket, b.key(h), minio.StatObjectOptions{})
+	if err != nil {
+		return backend.FileInfo{}, b.classify(err, "stat %v", h)
+	}
+	return backend.FileInfo{Name: h.Name, Size: oi.Size, ModTime: oi.LastModified}, nil
+}
+
+// List calls fn for every object of type t.
+func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	prefix := path.Join(b.cfg.Prefix, t.Dir()) + "/"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine if fn fails
+	for oi := range b.client.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if oi.Err != nil {
+			return b.classify(oi.Err, "list %v files", t)
+		}
+		name := path.Base(oi.Key)
+		if strings.HasSuffix(oi.Key, "/") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if t != backend.PackFile && path.Dir(oi.Key) != strings.TrimSuffix(prefix, "/") {
+			continue // not directly in the type's folder
+		}
+		if err := fn(backend.FileInfo{Name: name, Size: oi.Size, ModTime: oi.LastModified}); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// Remove deletes the object.
+func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
+	err := b.client.RemoveObject(ctx, b.cfg.Bucket, b.key(h), minio.RemoveObjectOptions{})
+	if err != nil && !isNotFound(err) {
+		return b.classify(err, "remove %v", h)
+	}
+	return nil
+}
+
+// Close does nothing; connections are pooled by the HTTP transport.
+func (b *Backend) Close() error { return nil }
+
+func isNotFound(err error) bool {
+	code := minio.ToErrorResponse(err).Code
+	return code == "NoSuchKey" || code == "NotFound"
+}
+
+// classify wraps err with the operation and maps S3 error codes onto
+// backend errors: missing objects match ErrNotExist, configuration problems
+// are permanent, the rest stays retryable. minio-go's error type must be
+// inspected before wrapping, as ToErrorResponse does not unwrap.
+func (b *Backend) classify(err error, format string, args ...any) error {
+	op := fmt.Sprintf(format, args...)
+	switch minio.ToErrorResponse(err).Code {
+	case "NoSuchKey", "NotFound":
+		return fmt.Errorf("%s: %w (%v)", op, backend.ErrNotExist, err)
+	case "NoSuchBucket":
+		return backend.Permanent(fmt.Errorf("%s: %w (bucket %q does not exist at %s: create it or fix repository.url)", op, err, b.cfg.Bucket, b.cfg.Endpoint))
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidBucketName", "AllAccessDisabled":
+		return backend.Permanent(fmt.Errorf("%s: %w (check the S3 access and secret keys and the bucket policy)", op, err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

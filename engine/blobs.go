@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mbackup/mbackup/engine/backend"
+	"github.com/mbackup/mbackup/engine/blob"
+	"github.com/mbackup/mbackup/engine/pack"
+)
+
+// ErrBlobNotFound says that the index has no entry for a blob.
+var ErrBlobNotFound = errors.New("blob not in index")
+
+// Saved reports the outcome of SaveBlob.
+type Saved struct {
+	ID blob.ID
+	// Known is true when the blob was already stored (or being stored)
+	// and nothing was added.
+	Known bool
+	// Stored is the number of bytes the blob added to packs.
+	Stored int
+}
+
+// SaveBlob stores data as a blob of type t unless a blob with the same ID
+// exists, and returns its ID. The blob reaches storage with its pack; it is
+// durable only after Flush. SaveBlob is safe for concurrent use and does
+// the hashing, compression and encryption in the caller's goroutine, so
+// callers get parallelism by calling it from several goroutines.
+func (r *Repository) SaveBlob(ctx context.Context, t blob.Type, data []byte) (Saved, error) {
+	id := r.key.BlobID(data)
+	if !r.idx.reserve(id) {
+		return Saved{ID: id, Known: true}, nil
+	}
+	stored, compressed, release := r.compress(data)
+	sp := r.bufs.Get().(*[]byte)
+	sealed, err := r.key.SealBlob((*sp)[:0], stored, id)
+	release()
+	if err != nil {
+		r.bufs.Put(sp)
+		r.idx.failed([]pack.Blob{{ID: id}})
+		return Saved{}, fmt.Errorf("seal blob %s: %w", id.Short(), err)
+	}
+	err = r.packers[t].add(ctx, r, id, sealed, len(data), compressed)
+	n := len(sealed)
+	*sp = sealed
+	r.bufs.Put(sp)
+	if err != nil {
+		r.idx.failed([]pack.Blob{{ID: id}})
+		return Saved{}, err
+	}
+	return Saved{ID: id, Stored: n}, nil
+}
+
+// compress returns the form to store and whether it is compressed; release
+// returns the buffer to the pool once the caller is done with it.
+func (r *Repository) compress(data []byte) (stored []byte, compressed bool, release func()) {
+	if r.compression() == CompressionOff || len(data) < 256 {
+		return data, false, func() {}
+	}
+	bp := r.bufs.Get().(*[]byte)
+	out := r.enc.EncodeAll(data, (*bp)[:0])
+	release = func() { *bp = out[:0]; r.bufs.Put(bp) }
+	// Keep the raw form unless compression saves at least 1/32: already
+	// compressed media would otherwise cost CPU on every restore for
+	// nothing.
+	if len(out) >= len(data)-len(data)/32 {
+		return data, false, release
+	}
+	return out, true, release
+}
+
+// packer collects blobs of one type into the current pack.
+type packer struct {
+	typ blob.Type
+	mu  sync.Mutex
+	w   *pack.Writer
+}
+
+func (p *packer) add(ctx context.Context, r *Repository, id blob.ID, sealed []byte, rawLen int, compressed bool) error {
+	p.mu.Lock()
+	if p.w == nil {
+		p.w = pack.NewWriter(r.key, r.cfg.PackSize)
+	}
+	p.w.Add(p.typ, id, sealed, rawLen, compressed)
+	var full *pack.Writer
+	if p.w.Size() >= r.cfg.PackSize {
+		full, p.w = p.w, nil
+	}
+	p.mu.Unlock()
+	if full != nil {
+		return r.uploads.submit(ctx, full)
+	}
+	return nil
+}
+
+// take removes and returns the current pack, if it holds blobs.
+func (p *packer) take() *pack.Writer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.w
+	p.w = nil
+	if w != nil && w.Count() == 0 {
+		return nil
+	}
+	return w
+}
+
+// uploader finalises and uploads packs with a bounded number of workers.
+// Submitting blocks while all workers are busy and the queue is full, which
+// bounds memory to (workers + queue + open packs) × pack size.
+type uploader struct {
+	r     *Repository
+	queue chan job
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	next     uint64
+	inflight map[uint64]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+type job struct {
+	seq uint64
+	w   *pack.Writer
+}
+
+func newUploader(r *Repository, workers int) *uploader {
+	u := &uploader{r: r, queue: make(chan job, workers), inflight: make(map[uint64]struct{})}
+	u.cond = sync.NewCond(&u.mu)
+	for range workers {
+		u.wg.Add(1)
+		go u.work()
+	}
+	return u
+}
+
+func (u *uploader) submit(ctx context.Context, w *pack.Writer) error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return errors.New("repository is closed")
+	}
+	u.next++
+	seq := u.next
+	u.inflight[seq] = struct{}{}
+	u.mu.Unlock()
+	select {
+	case u.queue <- job{seq: seq, w: w}:
+		return nil
+	case <-ctx.Done():
+		u.done(seq)
+		u.r.idx.failed(w.Blobs())
+		return ctx.Err()
+	}
+}
+
+func (u *uploader) done(seq uint64) {
+	u.mu.Lock()
+	delete(u.inflight, seq)
+	u.cond.Broadcast()
+	u.mu.Unlock()
+}
+
+// wait blocks until every pack submitted before the call is uploaded.
+func (u *uploader) wait() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mark := u.next
+	for {
+		busy := false
+		for seq := range u.inflight {
+			if seq <= mark {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		u.cond.Wait()
+	}
+}
+
+func (u *uploader) close() {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return
+	}
+	u.closed = true
+	u.mu.Unlock()
+	close(u.queue)
+	u.wg.Wait()
+}
+
+func (u *uploader) work() {
+	defer u.wg.Done()
+	for j := range u.queue {
+		u.upload(j)
+		u.done(j.seq)
+	}
+}
+
+func (u *uploader) upload(j job) {
+	r := u.r
+	blobs := append([]pack.Blob(nil), j.w.Blobs()...)
+	data, id := j.w.Finalize()
+	// Uploads outlive the call that filled the pack: a cancelled backup's
+	// blobs may already be shared with another one in this process.
+	ctx := context.Background()
+	err := r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, data)
+	if err != nil {
+		err = fmt.Errorf("upload pack %s: %w", id.Short(), err)
+		r.failures.Add(1)
+		r.lastErr.Store(&err)
+		r.idx.failed(blobs)
+		r.log.Error("pack upload failed", "pack", id.Short(), "err", err)
+		return
+	}
+	if n := r.idx.uploaded(id, blobs); n >= writeIndexEvery {
+		if err := r.idx.writeIndex(ctx, r); err != nil {
+			r.log.Warn("intermediate index write failed; retried at flush", "err", err)
+		}
+	}
+}
+
+// Flush uploads the packs being assembled, waits for all uploads started
+// so far and writes index files for them. After Flush returns nil, every
+// blob saved before the call is durable and indexed.
+func (r *Repository) Flush(ctx context.Context) error {
+	for _, t := range []blob.Type{blob.Data, blob.Tree} {
+		if w := r.packers[t].take(); w != nil {
+			if err := r.uploads.submit(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	r.uploads.wait()
+	if err := r.idx.writeIndex(ctx, r); err != nil {
+		return err
+	}
+	return nil
+}
+
+// UploadFailures returns the number of failed pack uploads so far and the
+// last error; sessions compare the count before they commit.
+func (r *Repository) UploadFailures() (int64, error) {
+	n := r.failures.Load()
+	if p := r.lastErr.Load(); p != nil {
+		return n, *p
+	}
+	return n, nil
+}
+
+// LoadBlob loads, decrypts, decompresses and verifies a blob, appending its
+// plaintext to buf[:0].
+func (r *Repository) LoadBlob(ctx context.Context, id blob.ID, buf []byte) ([]byte, error) {
+	loc, ok := r.idx.lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("load blob %s: %w", id.Short(), ErrBlobNotFound)
+	}
+	sealed, err := backend.ReadAt(ctx, r.be, backend.Handle{Type: backend.PackFile, Name: loc.Pack.String()}, int64(loc.Offset), int(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), loc.Pack.Short(), err)
+	}
+	plain, err := r.OpenBlob(loc.Blob(id), sealed, buf)
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), loc.Pack.Short(), err)
+	}
+	return plain, nil
+}
+
+// OpenBlob decrypts and decompresses the stored form of b and checks the
+// plaintext against b's ID, appending it to dst[:0].
+func (r *Repository) OpenBlob(b pack.Blob, sealed, dst []byte) ([]byte, error) {
+	if len(sealed) != int(b.Length) {
+		return nil, fmt.Errorf("%w: blob %s is %d bytes, index says %d", ErrDamaged, b.ID.Short(), len(sealed), b.Length)
+	}
+	var plain []byte
+	var err error
+	if b.Compressed {
+		bp := r.bufs.Get().(*[]byte)
+		defer r.bufs.Put(bp)
+		var stored []byte
+		stored, err = r.key.OpenBlob((*bp)[:0], sealed, b.ID)
+		if err == nil {
+			*bp = stored[:0]
+			plain, err = r.dec.DecodeAll(stored, dst[:0])
+		}
+	} else {
+		plain, err = r.key.OpenBlob(dst[:0], sealed, b.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: blob %s: %v", ErrDamaged, b.ID.Short(), err)
+	}
+	if len(plain) != int(b.RawLength) {
+		return nil, fmt.Errorf("%w: blob %s decodes to %d bytes, index says %d", ErrDamaged, b.ID.Short(), len(plain), b.RawLength)
+	}
+	if r.key.BlobID(plain) != b.ID {
+		return nil, fmt.Errorf("%w: blob %s does not match its ID", ErrDamaged, b.ID.Short())
+	}
+	return plain, nil
+}

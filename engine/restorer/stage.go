@@ -1,0 +1,304 @@
+package restorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/mbackup/mbackup/engine/backend"
+	"github.com/mbackup/mbackup/engine/tree"
+)
+
+// maxGap is the largest run of unneeded bytes read to avoid a second
+// request to the same pack.
+const maxGap = 1 << 20
+
+func (r *restorer) stage(ctx context.Context) error {
+	for _, p := range r.staleTemps {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove leftover %s: %w", p, err)
+		}
+	}
+	r.saveDirTimes()
+	if _, err := os.Lstat(r.target); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(r.target, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", r.target, err)
+		}
+		r.created = true
+	}
+	for _, d := range r.stagedDirs {
+		if err := os.Mkdir(d.abs, 0o700); err != nil {
+			return fmt.Errorf("stage folder: %w", err)
+		}
+	}
+	for _, w := range r.writes {
+		f, err := os.OpenFile(w.stage, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", w.rel, err)
+		}
+		err = f.Truncate(int64(w.node.Size))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", w.rel, err)
+		}
+	}
+	if err := r.fetchAll(ctx); err != nil {
+		return err
+	}
+	for _, l := range r.links {
+		if err := os.Symlink(l.node.LinkTarget, l.stage); err != nil {
+			return fmt.Errorf("stage %s: %w", l.rel, err)
+		}
+		if err := setMeta(l.stage, l.node); err != nil {
+			return fmt.Errorf("stage %s: %w", l.rel, err)
+		}
+	}
+	for _, w := range r.writes {
+		if err := setMeta(w.stage, w.node); err != nil {
+			return fmt.Errorf("stage %s: %w", w.rel, err)
+		}
+	}
+	// Deepest folders first: setting a folder's time must come after the
+	// last change inside it.
+	for _, d := range slices.Backward(r.stagedDirs) {
+		if err := setMeta(d.abs, d.node); err != nil {
+			return fmt.Errorf("stage folder: %w", err)
+		}
+	}
+	return syncFS(r.target)
+}
+
+func (r *restorer) fetchAll(ctx context.Context) error {
+	var done, files atomic.Int64
+	total := r.plan.WriteBytes
+	report := func() {
+		if r.opts.Progress != nil {
+			r.opts.Progress(Progress{BytesDone: done.Load(), BytesTotal: total, FilesDone: files.Load(), FilesTotal: int64(len(r.writes))})
+		}
+	}
+	for _, w := range r.writes {
+		if w.remaining.Load() == 0 {
+			files.Add(1)
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.Workers)
+	for _, pn := range r.fetch {
+		g.Go(func() error {
+			return r.fetchPack(ctx, pn, func(n int64, completed int) {
+				done.Add(n)
+				files.Add(int64(completed))
+				report()
+			})
+		})
+	}
+	return g.Wait()
+}
+
+// fetchPack reads the needed blobs of one pack in as few ranged requests
+// as gaps allow and writes them to their files.
+func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, progress func(int64, int)) error {
+	h := backend.Handle{Type: backend.PackFile, Name: pn.pack.String()}
+	var plain []byte
+	for i := 0; i < len(pn.blobs); {
+		start := int64(pn.blobs[i].loc.Offset)
+		end := start + int64(pn.blobs[i].loc.Length)
+		j := i + 1
+		for j < len(pn.blobs) && int64(pn.blobs[j].loc.Offset)-end <= maxGap {
+			end = max(end, int64(pn.blobs[j].loc.Offset)+int64(pn.blobs[j].loc.Length))
+			j++
+		}
+		data, err := backend.ReadAt(ctx, r.repo.Backend(), h, start, int(end-start))
+		if err != nil {
+			return fmt.Errorf("fetch pack %s: %w", pn.pack.Short(), err)
+		}
+		for _, nb := range pn.blobs[i:j] {
+			off := int64(nb.loc.Offset) - start
+			plain, err = r.repo.OpenBlob(nb.loc.Blob(nb.id), data[off:off+int64(nb.loc.Length)], plain)
+			if err != nil {
+				return fmt.Errorf("pack %s: %w", pn.pack.Short(), err)
+			}
+			var written int64
+			completed := 0
+			for _, t := range nb.targets {
+				if err := writeAt(t.w.stage, plain, t.offset); err != nil {
+					return fmt.Errorf("write %s: %w", t.w.rel, err)
+				}
+				written += int64(len(plain))
+				if t.w.remaining.Add(-1) == 0 {
+					completed++
+				}
+			}
+			progress(written, completed)
+		}
+		i = j
+	}
+	return nil
+}
+
+func writeAt(name string, data []byte, off int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, off)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// verify reads every staged file back and checks it against the snapshot.
+func (r *restorer) verify(ctx context.Context) (int, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	var next atomic.Int64
+	for range r.repo.Workers() {
+		g.Go(func() error {
+			h := newHasher(r.repo)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(r.writes) {
+					return nil
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				w := r.writes[i]
+				ok, err := h.matches(w.stage, w.node.Content)
+				if err != nil {
+					return fmt.Errorf("verify %s: %w", w.rel, err)
+				}
+				if !ok {
+					return fmt.Errorf("verify %s: written content does not match the snapshot", w.rel)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return len(r.writes), nil
+}
+
+// commit moves staged entries into place, deletes what the snapshot lacks
+// and restores metadata.
+func (r *restorer) commit() error {
+	for _, rn := range r.renames {
+		if fi, err := os.Lstat(rn.to); err == nil && (rn.dir || fi.IsDir()) {
+			if err := os.RemoveAll(rn.to); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(rn.from, rn.to); err != nil {
+			return err
+		}
+	}
+	for _, rel := range r.plan.Delete {
+		if err := os.RemoveAll(r.abs(rel)); err != nil {
+			return err
+		}
+	}
+	for _, w := range r.unchanged {
+		if err := fixMeta(w.final, w.node); err != nil {
+			return err
+		}
+	}
+	for _, d := range slices.Backward(r.keepDirs) {
+		if err := setMeta(d.abs, d.node); err != nil {
+			return err
+		}
+	}
+	return syncFS(r.target)
+}
+
+func (r *restorer) abs(rel string) string {
+	return r.target + string(os.PathSeparator) + rel
+}
+
+// saveDirTimes records the times of the existing folders that receive
+// temporary entries, so that a failed restore can put them back.
+func (r *restorer) saveDirTimes() {
+	r.dirTimes = make(map[string][2]time.Time)
+	for _, p := range r.stagedRoots {
+		dir := filepath.Dir(p)
+		if _, ok := r.dirTimes[dir]; ok {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(dir, &st); err == nil {
+			r.dirTimes[dir] = [2]time.Time{time.Unix(st.Atim.Unix()), time.Unix(st.Mtim.Unix())}
+		}
+	}
+}
+
+// cleanup removes everything staged, after a failure before commit, and
+// puts back the times of the folders it touched.
+func (r *restorer) cleanup() {
+	for _, p := range r.stagedRoots {
+		_ = os.RemoveAll(p)
+	}
+	if r.created {
+		_ = os.RemoveAll(r.target)
+	}
+	for dir, t := range r.dirTimes {
+		_ = os.Chtimes(dir, t[0], t[1])
+	}
+}
+
+// setMeta applies mode, owner (when root) and times to p without
+// following symlinks.
+func setMeta(p string, n *tree.Node) error {
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil {
+			return err
+		}
+	}
+	if n.Type != tree.Symlink {
+		if err := os.Chmod(p, n.Mode.Perm()|n.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return err
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.ModTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// fixMeta applies metadata only where it differs, so unchanged files keep
+// their ctime when nothing needs changing.
+func fixMeta(p string, n *tree.Node) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Mode() == n.Mode && fi.ModTime().Equal(n.ModTime) {
+		if st, ok := fi.Sys().(*unix.Stat_t); !ok || os.Geteuid() != 0 || (st.Uid == n.UID && st.Gid == n.GID) {
+			return nil
+		}
+	}
+	return setMeta(p, n)
+}
+
+// syncFS flushes the file system holding p, so staged data is on disk
+// before anything is renamed into place (one syncfs instead of an fsync
+// per file).
+func syncFS(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w", p, err)
+	}
+	return nil
+}
