@@ -1,0 +1,9 @@
+//go:build !unix
+
+package jelasticsim
+
+import "os/exec"
+
+func killProcessGroup(*exec.Cmd) {}
+
+func signalNumber(*exec.ExitError) int { return 0 }

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package jelasticsim
+
+import "io/fs"
+
+func chownLike(string, fs.FileInfo) error { return nil }
