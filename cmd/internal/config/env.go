@@ -63,7 +63,7 @@ func (d *decoder) retention(v *yaml.Node, key string, r *retentionLayer) {
 			}
 			w, err := normaliseWithin(s)
 			if err != nil {
-				d.fail(v.Line, key, "write e.g. 14d, 1y6m or 36h (m = months, as in restic)", "%v", err)
+				d.fail(v.Line, key, "write e.g. 14d, 2w, 1y6m or 36h (m = months, as in restic)", "%v", err)
 				return
 			}
 			r.within = &w
@@ -76,7 +76,7 @@ func (d *decoder) retention(v *yaml.Node, key string, r *retentionLayer) {
 	}
 	for i, name := range retentionKeys {
 		hs[name] = func(v *yaml.Node, key string, _ int) {
-			if n, ok := d.integer(v, key, 0); ok {
+			if n, ok := d.integer(v, key, Unlimited); ok {
 				r.counts[i] = &n
 			}
 		}

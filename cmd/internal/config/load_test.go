@@ -170,7 +170,7 @@ func TestLoadFull(t *testing.T) {
 	}
 	// retention replaces field by field: daily and tags from the
 	// environment, the rest from defaults.
-	if want := (Retention{Last: 3, Daily: 30, Weekly: 8, Monthly: 12, Yearly: 3, Within: "2d", Tags: []string{"keep"}}); !retentionEqual(a.Retention, want) {
+	if want := (Retention{Last: 3, Daily: 30, Weekly: 8, Monthly: 12, Yearly: Unlimited, Within: "2d", Tags: []string{"keep"}}); !retentionEqual(a.Retention, want) {
 		t.Errorf("client-a retention = %+v, want %+v", a.Retention, want)
 	}
 	if s := a.Staging; s == nil || s.Database.Address() != "127.0.0.1:5433/client_a" || s.Schedule.Spec != "0 6 * * 1" ||

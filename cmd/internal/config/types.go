@@ -124,26 +124,26 @@ type Defaults struct {
 }
 
 // Retention is a keep policy as written in the file. Package retention has
-// its own Policy type; the CLI maps between the two.
+// its own Policy type; the CLI maps between the two (Within with
+// retention.ParseDuration).
 type Retention struct {
-	Last, Hourly, Daily, Weekly, Monthly, Yearly int // ≥ 0; 0 keeps none by that rule
-	// Within keeps every snapshot younger than this, in restic form
-	// (e.g. "2y5m7d3h": m is months). A Go duration of whole hours such as
-	// "36h" is accepted and normalised; "" (also for "0s") means no such rule.
+	// Last..Yearly are restic's --keep-* counts: 0 turns a rule off,
+	// Unlimited (-1) keeps every bucket.
+	Last, Hourly, Daily, Weekly, Monthly, Yearly int
+	// Within keeps every snapshot younger than this: restic form such as
+	// "2y5m7d3h" or "2w" (m is months), or a Go duration such as "36h".
+	// Lower-cased; "" means no such rule (also for "0s").
 	Within string
 	Tags   []string // snapshots with any of these tags are always kept
 }
+
+// Unlimited is the retention count that keeps every bucket.
+const Unlimited = -1
 
 // IsZero reports whether the policy has no rule at all.
 func (r Retention) IsZero() bool {
 	return r.Last == 0 && r.Hourly == 0 && r.Daily == 0 && r.Weekly == 0 &&
 		r.Monthly == 0 && r.Yearly == 0 && r.Within == "" && len(r.Tags) == 0
-}
-
-// WithinParts splits Within into its components.
-func (r Retention) WithinParts() (years, months, days, hours int) {
-	p, _ := parseResticDuration(r.Within)
-	return p[0], p[1], p[2], p[3]
 }
 
 // Environment is one Moodle site, merged with the defaults.

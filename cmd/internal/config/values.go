@@ -73,51 +73,79 @@ func ParsePercent(s string) (float64, error) {
 	return p, nil
 }
 
-var resticDurationRE = regexp.MustCompile(`^([0-9]+[ymdh])+$`)
-
-// parseResticDuration splits a restic duration ("2y5m7d3h") into years,
-// months, days and hours. "" is all zero.
-func parseResticDuration(s string) (parts [4]int, ok bool) {
-	if s == "" {
-		return parts, true
-	}
-	if !resticDurationRE.MatchString(s) {
-		return parts, false
-	}
-	num := 0
-	for _, c := range s {
-		if c >= '0' && c <= '9' {
-			if num > (math.MaxInt32-9)/10 {
-				return parts, false
-			}
-			num = num*10 + int(c-'0')
-			continue
-		}
-		parts[strings.IndexRune("ymdh", c)] += num
-		num = 0
-	}
-	return parts, true
-}
-
-// normaliseWithin validates a retention "within" value and returns its
-// restic form: "" for zero, the restic spelling as written, or a Go
-// duration of whole hours turned into "Nh".
+// normaliseWithin validates a retention "within" value and returns it
+// trimmed and lower-cased, or "" when it spans no time. The grammar is the
+// one of package retention's ParseDuration, which the CLI maps it with:
+// restic's calendar units y, m (months), w, d, each at most once, then
+// optionally an hour-led Go duration (2y5m7d3h, 1d1h30m); or a Go duration
+// alone (36h, 90s, 0s). It is repeated here so that a bad value is reported
+// with its line.
 func normaliseWithin(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if parts, ok := parseResticDuration(s); ok {
-		if parts == [4]int{} {
-			return "", nil
-		}
-		return s, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 || d%time.Hour != 0 {
-		return "", fmt.Errorf("bad duration %q: want restic form like 2y5m7d3h (m = months) or whole hours like 36h", s)
-	}
-	if d == 0 {
+	in := strings.ToLower(strings.TrimSpace(s))
+	if in == "" || in == "0" {
 		return "", nil
 	}
-	return strconv.FormatInt(int64(d/time.Hour), 10) + "h", nil
+	zero, err := checkWithin(in)
+	if err != nil {
+		return "", fmt.Errorf("bad duration %q: %v", s, err)
+	}
+	if zero {
+		return "", nil
+	}
+	return in, nil
+}
+
+// checkWithin parses s (lower case, trimmed) and reports whether it is zero.
+func checkWithin(s string) (zero bool, err error) {
+	if strings.Contains(s, "-") {
+		return false, errors.New("negative")
+	}
+	zero = true
+	seen := map[byte]bool{}
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) || !strings.ContainsRune("ymwd", rune(rest[i])) ||
+			(i+1 < len(rest) && isLetter(rest[i+1])) {
+			break // not a calendar unit: the Go-duration part, if any
+		}
+		if seen[rest[i]] {
+			return false, fmt.Errorf("unit %c given twice", rest[i])
+		}
+		seen[rest[i]] = true
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil || n > 1_000_000 {
+			return false, fmt.Errorf("%s%c is too large", rest[:i], rest[i])
+		}
+		zero = zero && n == 0
+		rest = rest[i+1:]
+	}
+	if rest == "" {
+		return zero, nil
+	}
+	if startsWithHours(rest) {
+		if d, err := time.ParseDuration(rest); err == nil {
+			return zero && d == 0, nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return d == 0, nil
+	}
+	return false, fmt.Errorf("cannot read %q; use calendar units like 2y5m7d3h, 2w or 14d (m = months), or a Go duration like 36h or 90s", rest)
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' }
+
+// startsWithHours reports whether s begins with a number followed by h.
+func startsWithHours(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	return i > 0 && i < len(s) && s[i] == 'h'
 }
 
 // parseRepositoryURL parses repository.url; relative local paths are
