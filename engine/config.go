@@ -59,10 +59,10 @@ const (
 	DefaultAverageBits = 19
 	DefaultPackSize    = 16 << 20
 	// MinPackSize and MaxPackSize bound the configurable pack size: below
-	// 1 MiB a repository turns into millions of objects, above 64 MiB packs
+	// 1 MiB a repository turns into millions of objects, above 128 MiB packs
 	// cost too much memory while they are assembled.
 	MinPackSize = 1 << 20
-	MaxPackSize = 64 << 20
+	MaxPackSize = 128 << 20
 )
 
 // InitOptions tune a new repository. Zero fields take the defaults.

@@ -1,0 +1,54 @@
+// Command mbackup is the fleet backup and restore appliance for Moodle
+// sites: it snapshots each environment's PostgreSQL dump and moodledata into
+// one deduplicated, compressed, encrypted repository, applies retention,
+// restores, refreshes staging copies and runs all of it on a schedule.
+//
+// See the README and CONTRACT.md for the commands; `mbackup help` lists
+// them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Set by the Makefile with -ldflags.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := newApp(stdin, stdout, stderr)
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	a.close()
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if !errors.Is(err, errReported) {
+		fmt.Fprintln(stderr, "mbackup: "+oneLine(err.Error()))
+	}
+	return code
+}
+
+// oneLine folds a message onto one line: operators grep logs, and a
+// multi-line error splits across log records.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " / ")), " ")
+}

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"io"
+
+	"github.com/mbackup/mbackup/engine/blob"
+)
+
+// ContentReader streams the concatenated plaintext of a list of blobs,
+// loading up to prefetch blobs ahead in parallel so that a restore from
+// S3 is not bound by one request's latency.
+type ContentReader struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    chan chan result
+	cur    []byte
+	err    error
+}
+
+type result struct {
+	data []byte
+	err  error
+}
+
+// NewContentReader returns a reader over the blobs ids. Close it to stop
+// the prefetching early.
+func (r *Repository) NewContentReader(ctx context.Context, ids []blob.ID, prefetch int) *ContentReader {
+	if prefetch < 1 {
+		prefetch = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cr := &ContentReader{ctx: ctx, cancel: cancel, out: make(chan chan result, prefetch)}
+	go func() {
+		defer close(cr.out)
+		sem := make(chan struct{}, prefetch)
+		for _, id := range ids {
+			ch := make(chan result, 1)
+			select {
+			case cr.out <- ch:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				ch <- result{err: ctx.Err()}
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				data, err := r.LoadBlob(ctx, id, nil)
+				ch <- result{data: data, err: err}
+			}()
+		}
+	}()
+	return cr
+}
+
+// Read implements io.Reader.
+func (cr *ContentReader) Read(p []byte) (int, error) {
+	for len(cr.cur) == 0 {
+		if cr.err != nil {
+			return 0, cr.err
+		}
+		ch, ok := <-cr.out
+		if !ok {
+			cr.err = io.EOF
+			if err := cr.ctx.Err(); err != nil {
+				cr.err = err
+			}
+			return 0, cr.err
+		}
+		res := <-ch
+		if res.err != nil {
+			cr.err = res.err
+			cr.cancel()
+			return 0, res.err
+		}
+		cr.cur = res.data
+	}
+	n := copy(p, cr.cur)
+	cr.cur = cr.cur[n:]
+	return n, nil
+}
+
+// Close stops prefetching.
+func (cr *ContentReader) Close() error {
+	cr.cancel()
+	for ch := range cr.out {
+		<-ch
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/mbackup/mbackup/engine"
+	"github.com/mbackup/mbackup/engine/archiver"
+	"github.com/mbackup/mbackup/engine/blob"
+	"github.com/mbackup/mbackup/engine/tree"
+	"github.com/mbackup/mbackup/snapshot/postgres"
+)
+
+// DefaultExclude returns the contract's default list of regenerable
+// moodledata folders and files (moodle-ops §1.2). trashdir is kept on
+// purpose.
+func DefaultExclude() []string {
+	return []string{"cache", "localcache", "temp", "sessions", "lock", "climaintenance.html"}
+}
+
+// alwaysExclude is never worth storing whatever the configuration: files
+// Moodle is writing right now (content goes to a .tmp name, is verified,
+// then renamed).
+const alwaysExclude = "filedir/**/*.tmp"
+
+// Source is one environment to back up.
+type Source struct {
+	Env string
+	// DB is the database; nil backs up files only.
+	DB *postgres.DB
+	// Moodledata is the moodledata folder; "" backs up the database only.
+	Moodledata string
+	// ConfigPHP is the site's config.php, optional.
+	ConfigPHP string
+	// Exclude lists moodledata paths to leave out (see archiver.Matcher);
+	// nil means DefaultExclude().
+	Exclude []string
+	Tags    []string
+}
+
+// Options tune a backup.
+type Options struct {
+	// Time is recorded as the snapshot's time (default: when it started).
+	Time time.Time
+	// PgDump is the pg_dump program (default from PATH).
+	PgDump string
+	// SkipRowCounts skips counting rows per table.
+	SkipRowCounts bool
+	// Prefix is the Moodle table prefix (default mdl_).
+	Prefix string
+	// Progress receives running totals; Estimate is the previous
+	// snapshot's size, 0 for the first one.
+	Progress func(p Progress)
+	// Warn receives problems that do not fail the backup.
+	Warn func(msg string)
+	// Version is recorded in the manifest.
+	Version string
+}
+
+// Progress reports a running backup.
+type Progress struct {
+	Env      string
+	Phase    string // "database", "files", "commit"
+	Bytes    int64  // processed so far, both phases
+	Estimate int64
+}
+
+// Result is a finished backup.
+type Result struct {
+	Snapshot *Snapshot
+	Duration time.Duration
+}
+
+// Backup snapshots one environment: dump first, files second, then the
+// commit. If anything fails, nothing is committed and the error says which
+// part failed.
+func Backup(ctx context.Context, repo *engine.Repository, src Source, opts Options) (*Result, error) {
+	start := time.Now()
+	if src.DB == nil && src.Moodledata == "" {
+		return nil, fmt.Errorf("backup %s: nothing to back up (no database, no moodledata)", src.Env)
+	}
+	sess, err := repo.StartSession(ctx, "backup", src.Env)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", src.Env, err)
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+
+	b := &backup{repo: repo, src: src, opts: opts, m: Manifest{Env: src.Env, Started: start.UTC(), MbackupVersion: opts.Version}}
+	parent, err := Latest(ctx, repo, src.Env)
+	if err != nil {
+		b.warn(fmt.Sprintf("previous snapshots unreadable, reading every file: %v", err))
+	}
+	var parentFiles *blob.ID
+	if parent != nil {
+		if pm := parent.Manifest; pm.Database != nil || pm.Files != nil {
+			if pm.Database != nil {
+				b.estimate += pm.Database.DumpBytes
+			}
+			if pm.Files != nil {
+				b.estimate += pm.Files.Bytes
+			}
+		}
+		if parts, err := parent.Parts(ctx, repo); err == nil {
+			parentFiles = parts.Moodledata
+		} else {
+			b.warn(fmt.Sprintf("previous snapshot %s unreadable, reading every file: %v", parent.ID().Short(), err))
+		}
+	}
+
+	root := &tree.Tree{}
+	if src.DB != nil {
+		node, err := b.dumpDatabase(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: database: %w", src.Env, err)
+		}
+		root.Nodes = append(root.Nodes, node)
+	}
+	if src.Moodledata != "" {
+		node, err := b.copyFiles(ctx, parentFiles)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: moodledata: %w", src.Env, err)
+		}
+		root.Nodes = append(root.Nodes, node)
+	}
+	if src.ConfigPHP != "" {
+		node, err := b.saveConfigPHP(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: config.php: %w", src.Env, err)
+		}
+		root.Nodes = append(root.Nodes, node)
+	}
+	root.Sort()
+	b.phase("commit")
+	saved, err := repo.SaveTree(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", src.Env, err)
+	}
+	b.m.AddedBytes += int64(saved.Stored)
+	b.m.Finished = time.Now().UTC()
+
+	t := opts.Time
+	if t.IsZero() {
+		t = start
+	}
+	host, _ := os.Hostname()
+	sn := &engine.Snapshot{Time: t, Source: src.Env, Hostname: host, Tags: src.Tags, Tree: saved.ID}
+	if parent != nil {
+		pid := parent.ID()
+		sn.Parent = &pid
+	}
+	if sn.Meta, err = json.Marshal(b.m); err != nil {
+		return nil, err
+	}
+	if _, err := sess.Commit(ctx, sn); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", src.Env, err)
+	}
+	return &Result{Snapshot: &Snapshot{Snapshot: sn, Manifest: b.m}, Duration: time.Since(start)}, nil
+}
+
+type backup struct {
+	repo     *engine.Repository
+	src      Source
+	opts     Options
+	m        Manifest
+	estimate int64
+	dbBytes  atomic.Int64
+	curPhase string
+}
+
+func (b *backup) warn(msg string) {
+	b.m.Warnings++
+	if b.opts.Warn != nil {
+		b.opts.Warn(msg)
+	}
+}
+
+func (b *backup) phase(p string) {
+	b.curPhase = p
+	b.report(0)
+}
+
+func (b *backup) report(fileBytes int64) {
+	if b.opts.Progress != nil {
+		b.opts.Progress(Progress{Env: b.src.Env, Phase: b.curPhase, Bytes: b.dbBytes.Load() + fileBytes, Estimate: b.estimate})
+	}
+}
+
+func (b *backup) dumpDatabase(ctx context.Context) (*tree.Node, error) {
+	b.phase("database")
+	start := time.Now()
+	var (
+		ids []blob.ID
+		st  engine.StreamStats
+	)
+	info, err := b.src.DB.Dump(ctx, postgres.DumpOptions{PgDump: b.opts.PgDump, SkipRowCounts: b.opts.SkipRowCounts, Prefix: b.opts.Prefix},
+		func(rd io.Reader) error {
+			var err error
+			ids, st, err = b.repo.SaveStream(ctx, rd, func(n int64) {
+				b.dbBytes.Store(n)
+				b.report(0)
+			})
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	b.m.Database = &DBStats{DumpInfo: *info, DumpBytes: st.Bytes, AddedBytes: st.Stored, Duration: time.Since(start)}
+	b.m.AddedBytes += st.Stored
+	return &tree.Node{Name: DumpName, Type: tree.File, Mode: 0o600, ModTime: start.UTC(), Size: uint64(st.Bytes), Content: ids}, nil
+}
+
+func (b *backup) copyFiles(ctx context.Context, parent *blob.ID) (*tree.Node, error) {
+	b.phase("files")
+	root := b.src.Moodledata
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(filepath.Join(root, "climaintenance.html")); err == nil {
+		b.m.Maintenance = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	exclude := b.src.Exclude
+	if exclude == nil {
+		exclude = DefaultExclude()
+	}
+	id, st, err := archiver.Archive(ctx, b.repo, root, archiver.Options{
+		Exclude: append(append([]string(nil), exclude...), alwaysExclude),
+		Parent:  parent,
+		Warn: func(rel string, err error) {
+			b.warn(fmt.Sprintf("moodledata/%s: %v", rel, err))
+		},
+		Progress: func(s archiver.Stats) { b.report(s.Bytes) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.m.Files = &FileStats{
+		Root: root, Exclude: exclude, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks,
+		Bytes: st.Bytes, ReadBytes: st.ReadBytes, Unchanged: st.Unchanged, AddedBytes: st.Stored,
+		Warnings: st.Warnings, Duration: st.Duration,
+	}
+	b.m.AddedBytes += st.Stored
+	n := &tree.Node{Name: MoodledataName, Type: tree.Dir, Mode: fi.Mode(), ModTime: fi.ModTime().UTC(), Subtree: &id}
+	return n, nil
+}
+
+func (b *backup) saveConfigPHP(ctx context.Context) (*tree.Node, error) {
+	f, err := os.Open(b.src.ConfigPHP)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	ids, st, err := b.repo.SaveStream(ctx, f, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.m.AddedBytes += st.Stored
+	size := st.Bytes
+	b.m.ConfigPHP = &size
+	return &tree.Node{Name: ConfigPHPName, Type: tree.File, Mode: fi.Mode(), ModTime: fi.ModTime().UTC(), Size: uint64(size), Content: ids}, nil
+}

@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DumpOptions tune a dump.
+type DumpOptions struct {
+	// PgDump is the pg_dump program (default "pg_dump" from PATH).
+	PgDump string
+	// CountRows records exact row counts per table, in the dump's
+	// snapshot, for verifying restores (default on; costs a scan).
+	SkipRowCounts bool
+	// Prefix is the Moodle table prefix (default "mdl_").
+	Prefix string
+}
+
+// DumpInfo describes a finished dump.
+type DumpInfo struct {
+	Format        string           `json:"format"`
+	PgDumpVersion string           `json:"pg_dump_version"`
+	Server        ServerInfo       `json:"server"`
+	Moodle        *MoodleInfo      `json:"moodle,omitempty"`
+	RowCounts     map[string]int64 `json:"row_counts,omitempty"`
+}
+
+// DumpFormat is the pg_dump format mbackup stores.
+const DumpFormat = "custom-uncompressed"
+
+// Dump runs pg_dump on d and streams its output to consume, which must read
+// it to the end. The dump runs in a snapshot exported by a repeatable-read
+// transaction that also reads the server facts and counts rows, so all of
+// them describe the same instant. Any failure (pg_dump exiting non-zero,
+// the connection dropping, consume failing) is returned; the caller must
+// then commit nothing.
+func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) error) (*DumpInfo, error) {
+	prog := opts.PgDump
+	if prog == "" {
+		prog = "pg_dump"
+	}
+	version, err := ToolVersion(ctx, prog)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := d.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: begin: %w", d, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var snapshot string
+	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+		return nil, fmt.Errorf("dump %s: export snapshot: %w", d, err)
+	}
+	info := &DumpInfo{Format: DumpFormat, PgDumpVersion: version}
+	if info.Server, err = Info(ctx, tx); err != nil {
+		return nil, fmt.Errorf("dump %s: %w", d, err)
+	}
+	if info.Moodle, err = Moodle(ctx, tx, opts.Prefix); err != nil {
+		return nil, fmt.Errorf("dump %s: %w", d, err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := d.Cmd(ctx, prog, "--format=custom", "--compress=0", "--snapshot="+snapshot, "--no-password")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
+	}
+
+	var wg sync.WaitGroup
+	var countErr error
+	if !opts.SkipRowCounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info.RowCounts, countErr = RowCounts(ctx, tx)
+		}()
+	}
+	consumeErr := consume(stdout)
+	if consumeErr != nil {
+		cancel() // stop pg_dump: nobody reads its output any more
+		_, _ = io.Copy(io.Discard, stdout)
+	}
+	waitErr := cmd.Wait()
+	wg.Wait()
+	switch {
+	case waitErr != nil && consumeErr == nil:
+		return nil, fmt.Errorf("pg_dump of %s failed (%v): %s", d, waitErr, stderr.summary())
+	case consumeErr != nil:
+		return nil, fmt.Errorf("dump %s: %w", d, consumeErr)
+	case countErr != nil:
+		return nil, fmt.Errorf("dump %s: %w", d, countErr)
+	}
+	return info, nil
+}
+
+// tailBuffer keeps the last max bytes written to it: enough of a failing
+// tool's stderr to say why, without unbounded memory.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+// summary returns the last meaningful stderr lines on one line.
+func (t *tailBuffer) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	var keep []string
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "pg_dump: detail:") || strings.Contains(l, "error") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 3 {
+		keep = keep[len(keep)-3:]
+	}
+	if len(keep) == 0 {
+		return "no message"
+	}
+	return strings.Join(keep, " / ")
+}
