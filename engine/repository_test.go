@@ -64,7 +64,7 @@ func sqlLike(seed uint64, n int) []byte {
 func backends(t *testing.T) map[string]func(t *testing.T) backend.Backend {
 	return map[string]func(t *testing.T) backend.Backend{
 		"mem": func(t *testing.T) backend.Backend { return mem.New() },
-		"s3": func(t *testing.T) backend.Backend { return s3test.Start(t).Backend(t) },
+		"s3":  func(t *testing.T) backend.Backend { return s3test.Start(t).Backend(t) },
 		"local": func(t *testing.T) backend.Backend {
 			be, err := local.Open(t.TempDir())
 			if err != nil {

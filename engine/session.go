@@ -32,6 +32,9 @@ type Lock struct {
 	PID         int       `json:"pid"`
 	Started     time.Time `json:"started"`
 	Refreshed   time.Time `json:"refreshed"`
+	// Pins lists snapshots the session is reading (a restore): forget
+	// keeps them while the lock is live.
+	Pins []blob.ID `json:"pins,omitempty"`
 
 	// Name is the lock file's name; ModTime is the storage's time of the
 	// last refresh, which is what staleness is judged on (one clock for
@@ -90,14 +93,14 @@ func (r *Repository) writeLock(ctx context.Context, l *Lock) error {
 	return r.SaveNamed(ctx, backend.LockFile, l.Name, plain)
 }
 
-// StartSession registers a writer of the given kind and refreshes the
-// index.
-func (r *Repository) StartSession(ctx context.Context, kind, description string) (*Session, error) {
+// StartSession registers a session of the given kind and refreshes the
+// index. pins names snapshots the session reads, which forget must keep.
+func (r *Repository) StartSession(ctx context.Context, kind, description string, pins ...blob.ID) (*Session, error) {
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
 	s := &Session{
 		r:           r,
-		lock:        Lock{Kind: kind, Description: description, Hostname: host, PID: os.Getpid(), Started: now, Name: newLockName()},
+		lock:        Lock{Kind: kind, Description: description, Hostname: host, PID: os.Getpid(), Started: now, Name: newLockName(), Pins: pins},
 		started:     now,
 		lastRefresh: now,
 		stop:        make(chan struct{}),
@@ -226,4 +229,23 @@ func (r *Repository) Locks(ctx context.Context) ([]Lock, error) {
 // RemoveLock deletes a lock file (for `unlock` of stale locks).
 func (r *Repository) RemoveLock(ctx context.Context, name string) error {
 	return r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: name})
+}
+
+// Pinned returns the snapshots pinned by live (not stale) sessions.
+func (r *Repository) Pinned(ctx context.Context) (blob.Set, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pins := blob.NewSet()
+	now := time.Now()
+	for _, l := range locks {
+		if l.Stale(now) {
+			continue
+		}
+		for _, id := range l.Pins {
+			pins.Insert(id)
+		}
+	}
+	return pins, nil
 }

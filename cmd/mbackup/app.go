@@ -74,18 +74,6 @@ func (a *app) rootCommand() *cobra.Command {
 	return root
 }
 
-// commands lists every subcommand; each lives in its own cmd_*.go file.
-func (a *app) commands() []*cobra.Command {
-	return []*cobra.Command{
-		a.initCommand(),
-		a.backupCommand(),
-		a.snapshotsCommand(),
-		a.lsCommand(),
-		a.checkCommand(),
-		a.versionCommand(),
-	}
-}
-
 // nargs returns a cobra argument check whose errors are usage errors.
 func nargs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

@@ -81,18 +81,18 @@ Exit status 1 when damage is found.`,
 }
 
 type checkOutput struct {
-	OK               bool           `json:"ok"`
-	Snapshots        int            `json:"snapshots"`
-	Trees            int            `json:"trees"`
-	IndexFiles       int            `json:"index_files"`
-	Packs            int            `json:"packs"`
-	Blobs            int            `json:"blobs"`
-	PacksRead        int            `json:"packs_read"`
-	BytesRead        int64          `json:"bytes_read"`
-	Errors           []string       `json:"errors"`
-	Notes            []string       `json:"notes"`
-	DamagedPacks     []string       `json:"damaged_packs"`
-	DamagedSnapshots []damagedJSON  `json:"damaged_snapshots"`
+	OK               bool          `json:"ok"`
+	Snapshots        int           `json:"snapshots"`
+	Trees            int           `json:"trees"`
+	IndexFiles       int           `json:"index_files"`
+	Packs            int           `json:"packs"`
+	Blobs            int           `json:"blobs"`
+	PacksRead        int           `json:"packs_read"`
+	BytesRead        int64         `json:"bytes_read"`
+	Errors           []string      `json:"errors"`
+	Notes            []string      `json:"notes"`
+	DamagedPacks     []string      `json:"damaged_packs"`
+	DamagedSnapshots []damagedJSON `json:"damaged_snapshots"`
 }
 
 type damagedJSON struct {

@@ -1,0 +1,16 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// commands lists every subcommand; each lives in its own cmd_*.go file.
+func (a *app) commands() []*cobra.Command {
+	return []*cobra.Command{
+		a.initCommand(),
+		a.backupCommand(),
+		a.snapshotsCommand(),
+		a.lsCommand(),
+		a.forgetCommand(),
+		a.checkCommand(),
+		a.versionCommand(),
+	}
+}
