@@ -9,6 +9,7 @@ func (a *app) commands() []*cobra.Command {
 		a.backupCommand(),
 		a.snapshotsCommand(),
 		a.lsCommand(),
+		a.restoreCommand(),
 		a.forgetCommand(),
 		a.checkCommand(),
 		a.versionCommand(),

@@ -125,6 +125,33 @@ type dirMeta struct {
 // Restore writes the tree root into target. See the package documentation
 // for the phases and the guarantees.
 func Restore(ctx context.Context, repo *engine.Repository, root blob.ID, target string, opts Options) (*Stats, error) {
+	st, err := Prepare(ctx, repo, root, target, opts)
+	if err != nil || opts.DryRun {
+		if st != nil {
+			return st.Stats, err
+		}
+		return nil, err
+	}
+	if err := st.Commit(); err != nil {
+		return nil, err
+	}
+	return st.Stats, nil
+}
+
+// Staged is a restore whose data is staged and verified but not yet
+// visible: Commit makes it so, Abort removes it. Callers that must switch
+// several things at once (a database and its files) prepare all of them
+// first and commit last.
+type Staged struct {
+	*Stats
+	r     *restorer
+	start time.Time
+	done  bool
+}
+
+// Prepare runs the plan and stage phases (and verification). With
+// Options.DryRun it only plans; the result must not be committed.
+func Prepare(ctx context.Context, repo *engine.Repository, root blob.ID, target string, opts Options) (*Staged, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
 		opts.Workers = 4
@@ -157,9 +184,10 @@ func Restore(ctx context.Context, repo *engine.Repository, root blob.ID, target 
 	if err := r.planFetch(); err != nil {
 		return nil, err
 	}
-	st := &Stats{Plan: r.plan}
+	st := &Staged{Stats: &Stats{Plan: r.plan}, r: r, start: start}
 	if opts.DryRun {
 		st.Duration = time.Since(start)
+		st.done = true
 		return st, nil
 	}
 	if err := r.stage(ctx); err != nil {
@@ -174,11 +202,29 @@ func Restore(ctx context.Context, repo *engine.Repository, root blob.ID, target 
 		}
 		st.Verified = n
 	}
-	if err := r.commit(); err != nil {
-		return nil, fmt.Errorf("commit restore into %s: %w (run the restore again to finish it)", target, err)
-	}
-	st.Duration = time.Since(start)
 	return st, nil
+}
+
+// Commit moves the staged data into place.
+func (s *Staged) Commit() error {
+	if s.done {
+		return errors.New("restore already committed, aborted or planned only")
+	}
+	s.done = true
+	if err := s.r.commit(); err != nil {
+		return fmt.Errorf("commit restore into %s: %w (run the restore again to finish it)", s.r.target, err)
+	}
+	s.Duration = time.Since(s.start)
+	return nil
+}
+
+// Abort removes the staged data, leaving the target as it was.
+func (s *Staged) Abort() {
+	if s.done {
+		return
+	}
+	s.done = true
+	s.r.cleanup()
 }
 
 // scan records what the target holds, skipping excluded paths.

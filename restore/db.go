@@ -1,0 +1,154 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mbackup/mbackup/engine"
+	"github.com/mbackup/mbackup/snapshot"
+	"github.com/mbackup/mbackup/snapshot/postgres"
+)
+
+// spoolThreshold is the dump size above which a parallel restore pays for
+// writing the dump to a temporary file first (pg_restore cannot run jobs
+// on a pipe).
+const spoolThreshold = 64 << 20
+
+type dbRestore struct {
+	db    *postgres.DB
+	plan  DBPlan
+	facts postgres.Facts
+	fetch int64
+	spool bool
+}
+
+func planDB(ctx context.Context, t Target, parts *snapshot.Parts, opts Options) (*dbRestore, error) {
+	name := t.DB.Name()
+	if !postgres.ValidName(name) {
+		return nil, fmt.Errorf("database name %q of %s: only letters, digits and underscores are supported for restores", name, t.Name)
+	}
+	facts, err := t.DB.Facts(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	user, _, err := t.DB.CurrentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts := opts.Now().Format("20060102150405")
+	r := &dbRestore{db: t.DB, facts: facts, plan: DBPlan{
+		Target: name, Exists: facts.Exists, New: derivedName(name, "_restore_"+ts),
+		DumpBytes: int64(parts.Dump.Size), Jobs: 1,
+	}}
+	if facts.Exists {
+		r.plan.KeepAs = derivedName(name, "_before_restore_"+ts)
+		// The new database and every object in it belong to the owner
+		// of the database it replaces, so the site's role can use it.
+		// Creating a database for another owner and pg_restore's SET ROLE
+		// both need membership in that role (or a superuser).
+		if facts.Owner != user {
+			r.plan.Role = facts.Owner
+		}
+	}
+	r.fetch = int64(parts.Dump.Size)
+	if opts.Jobs > 1 && parts.Dump.Size > spoolThreshold {
+		if free, err := freeSpace(opts.TempDir); err == nil && free > int64(parts.Dump.Size)*11/10 {
+			r.spool = true
+			r.plan.Jobs = opts.Jobs
+		}
+	}
+	return r, nil
+}
+
+// load restores the dump into the new database, analyses it and checks the
+// row counts. It returns the number of tables verified. On failure the new
+// database is dropped.
+func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *snapshot.Parts, sn *snapshot.Snapshot, opts Options) (n int, err error) {
+	if err := r.db.Create(ctx, r.plan.New, r.facts); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			if derr := r.drop(context.WithoutCancel(ctx)); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+	newDB := r.db.WithName(r.plan.New)
+	rd := repo.NewContentReader(ctx, parts.Dump.Content, 8)
+	defer rd.Close()
+	ro := postgres.RestoreOptions{PgRestore: opts.PgRestore, Role: r.plan.Role, Jobs: r.plan.Jobs}
+	if r.spool {
+		f, err := os.CreateTemp(opts.TempDir, ".mbackup-dump-*.pgdump")
+		if err != nil {
+			return 0, err
+		}
+		defer os.Remove(f.Name())
+		_, err = io.Copy(f, rd)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return 0, fmt.Errorf("spool dump to %s: %w", f.Name(), err)
+		}
+		ro.File = f.Name()
+	} else {
+		ro.Input = rd
+	}
+	if err := newDB.Restore(ctx, ro); err != nil {
+		return 0, err
+	}
+	if err := clearMaintenanceFlag(ctx, newDB); err != nil {
+		return 0, err
+	}
+	if err := newDB.Analyze(ctx); err != nil {
+		return 0, err
+	}
+	if want := sn.Manifest.Database.RowCounts; want != nil {
+		conn, err := newDB.Connect(ctx)
+		if err != nil {
+			return 0, err
+		}
+		got, err := postgres.RowCounts(ctx, conn)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return 0, err
+		}
+		if err := compareCounts(want, got); err != nil {
+			return 0, err
+		}
+		n = len(want)
+	}
+	return n, nil
+}
+
+// clearMaintenanceFlag switches off Moodle's maintenance_enabled captured
+// in the dump (a snapshot taken in maintenance mode restores into it). Only
+// a row that is on is touched, so an unchanged database dumps identically.
+func clearMaintenanceFlag(ctx context.Context, db postgres.DB) error {
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('mdl_config') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return err
+	}
+	_, err = conn.Exec(ctx, "UPDATE mdl_config SET value = '0' WHERE name = 'maintenance_enabled' AND value <> '0'")
+	if err != nil {
+		return fmt.Errorf("switch off maintenance_enabled: %w", err)
+	}
+	return nil
+}
+
+func (r *dbRestore) swap(ctx context.Context) error {
+	return r.db.Swap(ctx, r.plan.Target, r.plan.New, r.plan.KeepAs)
+}
+
+func (r *dbRestore) drop(ctx context.Context) error {
+	return r.db.Drop(ctx, r.plan.New)
+}
