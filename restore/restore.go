@@ -73,12 +73,12 @@ type DBPlan struct {
 
 // Report describes a restore (planned or done).
 type Report struct {
-	Snapshot   string          `json:"snapshot"`
-	Target     string          `json:"target"`
-	DryRun     bool            `json:"dry_run"`
-	Database   *DBPlan         `json:"database,omitempty"`
-	Files      *restorer.Plan  `json:"files,omitempty"`
-	FetchBytes int64           `json:"fetch_bytes"`
+	Snapshot   string         `json:"snapshot"`
+	Target     string         `json:"target"`
+	DryRun     bool           `json:"dry_run"`
+	Database   *DBPlan        `json:"database,omitempty"`
+	Files      *restorer.Plan `json:"files,omitempty"`
+	FetchBytes int64          `json:"fetch_bytes"`
 	// Verification results.
 	TablesVerified int           `json:"tables_verified"`
 	FilesVerified  int           `json:"files_verified"`

@@ -19,7 +19,7 @@ import (
 )
 
 type restoreFlags struct {
-	at, snapshotID, to, targetDir string
+	at, snapshotID, to, targetDir  string
 	dbOnly, filesOnly, dryRun, yes bool
 	jobs                           int
 }
