@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/snapshot"
@@ -67,6 +68,9 @@ func planDB(ctx context.Context, t Target, parts *snapshot.Parts, opts Options) 
 // row counts. It returns the number of tables verified. On failure the new
 // database is dropped.
 func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *snapshot.Parts, sn *snapshot.Snapshot, opts Options) (n int, err error) {
+	if err := r.dropLeftovers(ctx, opts); err != nil {
+		return 0, err
+	}
 	if err := r.db.Create(ctx, r.plan.New, r.facts); err != nil {
 		return 0, err
 	}
@@ -96,9 +100,14 @@ func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *sn
 		}
 		ro.File = f.Name()
 	} else {
-		ro.Input = rd
+		ro.Input = &errReader{r: rd}
 	}
 	if err := newDB.Restore(ctx, ro); err != nil {
+		// pg_restore only sees the end of its input when the repository
+		// fails; the repository's error is the cause worth reporting.
+		if er, ok := ro.Input.(*errReader); ok && er.err != nil {
+			return 0, fmt.Errorf("read dump from the repository: %w", er.err)
+		}
 		return 0, err
 	}
 	if err := clearMaintenanceFlag(ctx, newDB); err != nil {
@@ -151,4 +160,39 @@ func (r *dbRestore) swap(ctx context.Context) error {
 
 func (r *dbRestore) drop(ctx context.Context) error {
 	return r.db.Drop(ctx, r.plan.New)
+}
+
+// dropLeftovers removes databases left by restores of the same target that
+// were killed before they could clean up (<name>_restore_<timestamp>):
+// they never held production data, only a partial copy of a snapshot.
+func (r *dbRestore) dropLeftovers(ctx context.Context, opts Options) error {
+	names, err := r.db.DatabasesLike(ctx, r.plan.Target+"_restore_")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		suffix := strings.TrimPrefix(name, r.plan.Target+"_restore_")
+		if len(suffix) != len("20060102150405") || strings.Trim(suffix, "0123456789") != "" || name == r.plan.New {
+			continue
+		}
+		opts.Log.Warn("dropping database left by an interrupted restore", "database", name)
+		if err := r.db.Drop(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errReader remembers the first error of the reader it wraps.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }

@@ -49,6 +49,15 @@ type Options struct {
 	PgRestore string
 	// Now is the clock (tests fix it).
 	Now func() time.Time
+	// KeepMaintenance leaves maintenance mode on after a successful
+	// restore, for a caller with more to do before the site may serve
+	// (a staging refresh sanitizes the data first); the caller removes
+	// climaintenance.html. A failed restore behaves as without it.
+	KeepMaintenance bool
+	// DropPrevious drops the replaced database after the swap instead of
+	// keeping it as <name>_before_restore_<timestamp>: for copies rebuilt
+	// from production anyway (staging), where the old copy is clutter.
+	DropPrevious bool
 	// Progress receives what the restore is doing.
 	Progress func(Progress)
 	Log      *slog.Logger
@@ -69,6 +78,8 @@ type DBPlan struct {
 	DumpBytes int64  `json:"dump_bytes"`
 	Jobs      int    `json:"jobs"`
 	Role      string `json:"role,omitempty"`
+	// PreviousDropped is set when Options.DropPrevious dropped KeepAs.
+	PreviousDropped bool `json:"previous_dropped,omitempty"`
 }
 
 // Report describes a restore (planned or done).
@@ -244,7 +255,19 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 			opts.Log.Warn("emptying caches failed", "env", target.Name, "err", err)
 		}
 	}
-	if maint != nil {
+	if db != nil && opts.DropPrevious && db.plan.KeepAs != "" {
+		// The restore itself succeeded; a database left behind is only
+		// clutter, so failing to drop it is a warning.
+		if err := db.db.Drop(context.WithoutCancel(ctx), db.plan.KeepAs); err != nil {
+			opts.Log.Warn("dropping the replaced database failed", "env", target.Name, "database", db.plan.KeepAs, "err", err)
+		} else {
+			db.plan.PreviousDropped = true
+		}
+	}
+	switch {
+	case maint != nil && opts.KeepMaintenance:
+		rep.Maintenance = "on"
+	case maint != nil:
 		if err := maint.off(); err != nil {
 			return nil, fmt.Errorf("restore %s: done, but maintenance mode could not be switched off: %w", target.Name, err)
 		}

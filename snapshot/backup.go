@@ -15,6 +15,7 @@ import (
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/engine/archiver"
 	"github.com/mbackup/mbackup/engine/blob"
+	"github.com/mbackup/mbackup/engine/restorer"
 	"github.com/mbackup/mbackup/engine/tree"
 	"github.com/mbackup/mbackup/snapshot/postgres"
 )
@@ -28,8 +29,14 @@ func DefaultExclude() []string {
 
 // alwaysExclude is never worth storing whatever the configuration: files
 // Moodle is writing right now (content goes to a .tmp name, is verified,
-// then renamed).
-const alwaysExclude = "filedir/**/*.tmp"
+// then renamed), and files an interrupted restore staged (the next restore
+// removes them).
+func alwaysExclude() []string {
+	return []string{"filedir/**/*.tmp", "**/.*" + restorerTmpMarker + "*"}
+}
+
+// restorerTmpMarker is restorer's marker for staged files.
+const restorerTmpMarker = restorer.TempMarker
 
 // Source is one environment to back up.
 type Source struct {
@@ -234,7 +241,7 @@ func (b *backup) copyFiles(ctx context.Context, parent *blob.ID) (*tree.Node, er
 		exclude = DefaultExclude()
 	}
 	id, st, err := archiver.Archive(ctx, b.repo, root, archiver.Options{
-		Exclude: append(append([]string(nil), exclude...), alwaysExclude),
+		Exclude: append(append([]string(nil), exclude...), alwaysExclude()...),
 		Parent:  parent,
 		Warn: func(rel string, err error) {
 			b.warn(fmt.Sprintf("moodledata/%s: %v", rel, err))

@@ -25,9 +25,10 @@ import (
 	"github.com/mbackup/mbackup/engine/tree"
 )
 
-// tmpMarker is part of every temporary name a restore creates; leftovers
-// of a crashed restore are recognised by it and removed.
-const tmpMarker = ".mbackup-tmp-"
+// TempMarker is part of every temporary name a restore creates; leftovers
+// of a crashed restore are recognised by it and removed by the next
+// restore (and left out of backups).
+const TempMarker = ".mbackup-tmp-"
 
 // Options tune a restore.
 type Options struct {
@@ -247,7 +248,7 @@ func (r *restorer) scan() error {
 			return nil
 		}
 		rel := filepath.ToSlash(p[len(r.target)+1:])
-		if strings.Contains(d.Name(), tmpMarker) {
+		if strings.Contains(d.Name(), TempMarker) {
 			r.staleTemps = append(r.staleTemps, p)
 			if d.IsDir() {
 				return fs.SkipDir
@@ -272,7 +273,7 @@ func (r *restorer) scan() error {
 func tempName(dir, name string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return filepath.Join(dir, "."+name+tmpMarker+hex.EncodeToString(b[:]))
+	return filepath.Join(dir, "."+name+TempMarker+hex.EncodeToString(b[:]))
 }
 
 // planTree decides what to do with each entry of t. stageDir is "" when

@@ -233,3 +233,18 @@ func runTool(cmd *exec.Cmd, prog, what string) error {
 	}
 	return nil
 }
+
+// DatabasesLike lists the databases on d's server whose names start with
+// prefix.
+func (d DB) DatabasesLike(ctx context.Context, prefix string) ([]string, error) {
+	conn, err := d.Admin().Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
