@@ -134,6 +134,18 @@ func (m *masterIndex) writeIndex(ctx context.Context, r *Repository) error {
 // the repository: new files are merged in; if files disappeared (prune
 // superseded them) the index is rebuilt from the files that remain.
 func (r *Repository) LoadIndex(ctx context.Context) error {
+	// A prune may delete index files between our listing and our reading
+	// them (it wrote their replacements first): list again and retry.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = r.loadIndex(ctx); err == nil || !backend.IsNotExist(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *Repository) loadIndex(ctx context.Context) error {
 	m := r.idx
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
@@ -255,4 +267,12 @@ func (r *Repository) IndexFiles() []blob.ID {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.files.List()
+}
+
+// IndexHasPack reports whether an index file loaded in memory names pack id.
+func (r *Repository) IndexHasPack(id blob.ID) bool {
+	m := r.idx
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.idx.HasPack(id)
 }

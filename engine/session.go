@@ -181,7 +181,7 @@ func (s *Session) Commit(ctx context.Context, sn *Snapshot) (blob.ID, error) {
 	if err != nil {
 		return blob.ID{}, fmt.Errorf("%w: %w", ErrNotCommitted, err)
 	}
-	if err := s.r.recoverMarked(ctx, s.started, sn); err != nil {
+	if err := s.r.recoverMarked(ctx, sn); err != nil {
 		// The snapshot is committed; the next prune's sweep also recovers
 		// what it needs, so this is a warning, not a failure.
 		s.r.log.Warn("re-indexing packs marked by a concurrent prune failed; the next prune recovers them", "snapshot", id.Short(), "err", err)
@@ -249,3 +249,6 @@ func (r *Repository) Pinned(ctx context.Context) (blob.Set, error) {
 	}
 	return pins, nil
 }
+
+// LockName returns the name of the session's lock file.
+func (s *Session) LockName() string { return s.lock.Name }

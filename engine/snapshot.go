@@ -110,8 +110,11 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 			sn, err := r.LoadSnapshot(gctx, id)
 			mu.Lock()
 			defer mu.Unlock()
+			if backend.IsNotExist(err) {
+				return nil // forgotten between listing and loading
+			}
 			if err != nil {
-				if gctx.Err() != nil || !(errors.Is(err, ErrDamaged) || backend.IsNotExist(err)) {
+				if gctx.Err() != nil || !errors.Is(err, ErrDamaged) {
 					return err
 				}
 				damaged.IDs = append(damaged.IDs, id)

@@ -116,3 +116,42 @@ func (c *packCache) get(ctx context.Context, r *Repository, id blob.ID) ([]byte,
 	}
 	return e.data, nil
 }
+
+// WalkTrees visits every tree below roots once, calling fn with the tree's
+// ID and the content blobs of the files directly in it.
+func (r *Repository) WalkTrees(ctx context.Context, roots []blob.ID, fn func(id blob.ID, content []blob.ID)) error {
+	seen := blob.NewSet()
+	var walk func(id blob.ID) error
+	walk = func(id blob.ID) error {
+		if seen.Has(id) {
+			return nil
+		}
+		seen.Insert(id)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t, err := r.LoadTree(ctx, id)
+		if err != nil {
+			return err
+		}
+		var content []blob.ID
+		for _, n := range t.Nodes {
+			switch n.Type {
+			case tree.Dir:
+				if err := walk(*n.Subtree); err != nil {
+					return err
+				}
+			case tree.File:
+				content = append(content, n.Content...)
+			}
+		}
+		fn(id, content)
+		return nil
+	}
+	for _, root := range roots {
+		if err := walk(root); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ func (a *app) commands() []*cobra.Command {
 		a.lsCommand(),
 		a.restoreCommand(),
 		a.forgetCommand(),
+		a.pruneCommand(),
 		a.checkCommand(),
 		a.versionCommand(),
 	}

@@ -119,6 +119,31 @@ type checker struct {
 	packs map[blob.ID]int64 // listed packs and sizes
 
 	indexedIn map[blob.ID][]blob.ID // pack -> blobs per index (for read-data)
+
+	tombstones []*engine.Tombstone
+	marked     map[blob.ID]blob.ID // blobs of packs marked by prune, loaded lazily
+	pending    blob.Set            // referenced blobs found only in marked packs
+}
+
+// inMarked reports whether a blob missing from the index sits in a pack
+// that a running prune marked: the prune (or the writer that referenced it)
+// re-indexes such packs, so this is a transient state, not damage.
+func (c *checker) inMarked(ctx context.Context, id blob.ID) bool {
+	if len(c.tombstones) == 0 {
+		return false
+	}
+	if c.marked == nil {
+		m, err := c.repo.MarkedBlobs(ctx, c.tombstones)
+		if err != nil {
+			m = map[blob.ID]blob.ID{}
+		}
+		c.marked = m
+	}
+	_, ok := c.marked[id]
+	if ok {
+		c.pending.Insert(id)
+	}
+	return ok
 }
 
 // Check verifies repo. It returns an error only when the check itself
@@ -127,7 +152,12 @@ func Check(ctx context.Context, repo *engine.Repository, opts Options) (*Result,
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
-	c := &checker{repo: repo, opts: opts, res: &Result{}, packs: make(map[blob.ID]int64), indexedIn: make(map[blob.ID][]blob.ID)}
+	c := &checker{repo: repo, opts: opts, res: &Result{}, packs: make(map[blob.ID]int64), indexedIn: make(map[blob.ID][]blob.ID), pending: blob.NewSet()}
+	ts, err := repo.Tombstones(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	c.tombstones = ts
 	if err := repo.List(ctx, backend.PackFile, func(id blob.ID, size int64) error {
 		c.packs[id] = size
 		return nil
@@ -155,6 +185,9 @@ func Check(ctx context.Context, repo *engine.Repository, opts Options) (*Result,
 		return nil, err
 	}
 	c.res.ReferencedBlobs = len(referenced)
+	if len(c.pending) > 0 {
+		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%d referenced blobs are in packs a running prune marked; it puts them back in the index", len(c.pending)))
+	}
 	if unref := c.res.Blobs - len(referenced); unref > 0 {
 		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%d indexed blobs are not referenced by any snapshot (prune removes them)", unref))
 	}
@@ -265,6 +298,10 @@ func (c *checker) checkSnapshots(ctx context.Context, sns []*engine.Snapshot, da
 			problem[id] = fmt.Sprintf("tree of %s is damaged", p)
 			return problem[id], nil
 		}
+		if _, ok := c.repo.Lookup(id); !ok && c.inMarked(ctx, id) {
+			problem[id] = ""
+			return "", nil
+		}
 		t, err := c.repo.LoadTree(ctx, id)
 		if err != nil {
 			problem[id] = fmt.Sprintf("tree of %s unreadable: %v", p, err)
@@ -300,6 +337,7 @@ func (c *checker) checkSnapshots(ctx context.Context, sns []*engine.Snapshot, da
 					}
 					loc, ok := c.repo.Lookup(b)
 					switch {
+					case !ok && c.inMarked(ctx, b):
 					case !ok:
 						msg = fmt.Sprintf("%s needs blob %s, which is in no index", np, b.Short())
 					case missingPacks.Has(loc.Pack):
