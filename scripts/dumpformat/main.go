@@ -190,4 +190,3 @@ func store(ctx context.Context, f *format, path string) (size, stored int64, err
 	}
 	return st.Bytes, st.Stored, f.repo.Flush(ctx)
 }
-
