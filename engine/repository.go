@@ -316,25 +316,28 @@ func findKey(ctx context.Context, be backend.Backend, password string) (*crypto.
 	if len(names) == 0 {
 		return nil, errors.New("the repository has no key files")
 	}
-	var firstErr error
+	// Report a wrong password only when some key file was readable and
+	// refused it; if none could be read, the storage error is the news.
+	var readErr error
+	tried := false
 	for _, name := range names {
 		w, err := loadWrappedKey(ctx, be, name)
 		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
+			readErr = err
 			continue
 		}
 		key, _, err := w.Unwrap(password)
 		if err == nil {
 			return key, nil
 		}
-		if !errors.Is(err, crypto.ErrWrongPassword) && firstErr == nil {
-			firstErr = err
+		if errors.Is(err, crypto.ErrWrongPassword) {
+			tried = true
+		} else {
+			readErr = err
 		}
 	}
-	if firstErr != nil && ctx.Err() != nil {
-		return nil, firstErr
+	if !tried && readErr != nil {
+		return nil, readErr
 	}
 	return nil, ErrWrongPassword
 }

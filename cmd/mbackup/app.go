@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 
@@ -36,6 +37,9 @@ type app struct {
 	repo *engine.Repository
 	log  *slog.Logger
 
+	cpuProfile string
+	stopProf   func()
+
 	mu sync.Mutex // serialises stderr lines from parallel jobs
 }
 
@@ -49,7 +53,14 @@ func (a *app) rootCommand() *cobra.Command {
 		Short:         "Fleet backup and restore for Moodle sites",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.cpuProfile != "" {
+				stop, err := startCPUProfile(a.cpuProfile)
+				if err != nil {
+					return err
+				}
+				a.stopProf = stop
+			}
 			level := slog.LevelWarn
 			if a.verbose {
 				level = slog.LevelDebug
@@ -58,6 +69,7 @@ func (a *app) rootCommand() *cobra.Command {
 				level = slog.LevelError
 			}
 			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			return nil
 		},
 	}
 	root.SetOut(a.stdout)
@@ -68,6 +80,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVar(&a.quiet, "quiet", false, "print only errors")
 	pf.BoolVar(&a.verbose, "verbose", false, "print more detail")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
+	_ = pf.MarkHidden("cpuprofile")
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
@@ -88,6 +102,22 @@ func (a *app) close() {
 	if a.repo != nil {
 		a.repo.Close()
 	}
+	if a.stopProf != nil {
+		a.stopProf()
+	}
+}
+
+// startCPUProfile profiles the process until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // config loads the configuration once.
