@@ -22,12 +22,13 @@ type restoreFlags struct {
 	at, snapshotID, to, targetDir  string
 	dbOnly, filesOnly, dryRun, yes bool
 	jobs                           int
+	clone                          cloneFlags // --clone: a side restore (cmd_staging.go)
 }
 
 func (a *app) restoreCommand() *cobra.Command {
 	var f restoreFlags
 	cmd := &cobra.Command{
-		Use:   "restore ENV [--at WHEN | --snapshot ID] [--to ENV2 | --target-dir DIR] [--db-only | --files-only] [--dry-run] [--yes]",
+		Use:   "restore ENV [--at WHEN | --snapshot ID] [--to ENV2 | --target-dir DIR | --clone NEW_ENV_NAME] [--db-only | --files-only] [--dry-run] [--yes]",
 		Short: "Restore a snapshot in place, into another environment, or into a folder",
 		Long: `Restore a snapshot of ENV. It first prints the snapshot it chose.
 
@@ -41,6 +42,14 @@ confirmation unless --yes.
 
 --target-dir DIR writes DIR/moodledata/, DIR/db.sql (plain SQL for psql) and
 DIR/config.php, touching nothing live.
+
+--clone NEW_ENV_NAME is a side restore: ENV's Jelastic environment is cloned
+to the new environment, whose config.php is pointed at its own database, and
+the snapshot is replayed into the clone and sanitized like a staging copy, to
+recover a course without touching production. The clone's database,
+moodledata and config.php are ENV's with the Jelastic name replaced by the
+new one (override with --clone-database, --clone-moodledata,
+--clone-config-php; the URL with --clone-wwwroot).
 
 WHEN: latest, now, today, yesterday, YYYY-MM-DD, "YYYY-MM-DD HH:MM[:SS]",
 RFC 3339, "30m ago", "3h ago", "2 days ago", "1 week ago"; the newest
@@ -60,6 +69,7 @@ snapshot taken at or before it is used.`,
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
 	fl.BoolVar(&f.yes, "yes", false, "do not ask for confirmation")
 	fl.IntVar(&f.jobs, "jobs", 0, "parallel pg_restore jobs for large dumps (default: number of CPUs)")
+	f.clone.register(cmd)
 	return cmd
 }
 
@@ -76,6 +86,9 @@ func (f restoreFlags) validate() error {
 }
 
 func (a *app) runRestore(ctx context.Context, envName string, f restoreFlags) error {
+	if f.clone.set() {
+		return a.runSideRestore(ctx, envName, f)
+	}
 	if err := f.validate(); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ func (a *app) commands() []*cobra.Command {
 		a.snapshotsCommand(),
 		a.lsCommand(),
 		a.restoreCommand(),
+		a.stagingCommand(),
 		a.forgetCommand(),
 		a.pruneCommand(),
 		a.checkCommand(),
