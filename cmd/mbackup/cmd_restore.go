@@ -273,8 +273,10 @@ func (a *app) printReport(rep *restore.Report) {
 				verb, formatBytes(d.DumpBytes), d.New, d.Jobs, d.Target, d.KeepAs, d.New, d.Target)
 		case rep.DryRun && d.New != "":
 			a.printf("%s database: restore %s of dump into new database %s, then rename it to %s\n", verb, formatBytes(d.DumpBytes), d.New, d.Target)
-		case rep.DryRun:
+		case d.New == "" && rep.DryRun:
 			a.printf("%s database: write %s as plain SQL\n", verb, d.Target)
+		case d.New == "":
+			a.printf("wrote database dump (%s) as plain SQL to %s\n", formatBytes(d.DumpBytes), d.Target)
 		case d.KeepAs != "":
 			a.printf("%s database %s (%d tables verified); previous database kept as %s\n", verb, d.Target, rep.TablesVerified, d.KeepAs)
 		default:
