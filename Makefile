@@ -52,7 +52,7 @@ demo: build
 	scripts/demo.sh
 
 bench: tools build
-	scripts/bench
+	$(GO) run ./scripts/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin .demo .cache
