@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mbackup/mbackup/engine/backend"
@@ -44,8 +45,12 @@ type Lock struct {
 }
 
 // Stale reports whether the lock was last refreshed more than LockStale
-// before now.
+// before now, or belongs to a process of this host that no longer exists
+// (killed: it could not remove its lock).
 func (l Lock) Stale(now time.Time) bool {
+	if host, _ := os.Hostname(); host != "" && l.Hostname == host && l.PID > 0 && !processAlive(l.PID) {
+		return true
+	}
 	t := l.ModTime
 	if l.Refreshed.After(t) {
 		t = l.Refreshed
@@ -252,3 +257,9 @@ func (r *Repository) Pinned(ctx context.Context) (blob.Set, error) {
 
 // LockName returns the name of the session's lock file.
 func (s *Session) LockName() string { return s.lock.Name }
+
+// processAlive reports whether a process with this PID exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -164,7 +164,9 @@ func (r *dbRestore) drop(ctx context.Context) error {
 
 // dropLeftovers removes databases left by restores of the same target that
 // were killed before they could clean up (<name>_restore_<timestamp>):
-// they never held production data, only a partial copy of a snapshot.
+// they never held production data, only a partial copy of a snapshot. No
+// other restore of the target runs (InPlace refuses to run concurrently),
+// so even one with the name this restore is about to use is a leftover.
 func (r *dbRestore) dropLeftovers(ctx context.Context, opts Options) error {
 	names, err := r.db.DatabasesLike(ctx, r.plan.Target+"_restore_")
 	if err != nil {
@@ -172,7 +174,7 @@ func (r *dbRestore) dropLeftovers(ctx context.Context, opts Options) error {
 	}
 	for _, name := range names {
 		suffix := strings.TrimPrefix(name, r.plan.Target+"_restore_")
-		if len(suffix) != len("20060102150405") || strings.Trim(suffix, "0123456789") != "" || name == r.plan.New {
+		if len(suffix) != len("20060102150405") || strings.Trim(suffix, "0123456789") != "" {
 			continue
 		}
 		opts.Log.Warn("dropping database left by an interrupted restore", "database", name)

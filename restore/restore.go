@@ -150,6 +150,9 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 		return nil, err
 	}
 	defer sess.Close(context.WithoutCancel(ctx))
+	if err := exclusive(ctx, repo, sess, target.Name); err != nil {
+		return nil, err
+	}
 	parts, err := sn.Parts(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -275,6 +278,26 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 	}
 	rep.Duration = opts.Now().Sub(start)
 	return rep, nil
+}
+
+// ErrConcurrentRestore says that another restore into the same target is
+// running.
+var ErrConcurrentRestore = errors.New("another restore into this environment is running")
+
+// exclusive refuses to run two restores into one target at once: they
+// would replace each other's database and files half-way.
+func exclusive(ctx context.Context, repo *engine.Repository, sess *engine.Session, target string) error {
+	locks, err := repo.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, l := range locks {
+		if l.Kind == "restore" && l.Description == target && l.Name != sess.LockName() && !l.Stale(now) {
+			return fmt.Errorf("restore %s: %w (on %s, pid %d, since %s)", target, ErrConcurrentRestore, l.Hostname, l.PID, l.Started.Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // emptyCaches removes the content of cache and localcache, which may hold
