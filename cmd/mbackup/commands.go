@@ -14,6 +14,9 @@ func (a *app) commands() []*cobra.Command {
 		a.forgetCommand(),
 		a.pruneCommand(),
 		a.checkCommand(),
+		a.serveCommand(),
+		a.statusCommand(),
+		a.muninCommand(),
 		a.versionCommand(),
 	}
 }
