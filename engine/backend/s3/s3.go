@@ -7,6 +7,12 @@
 //
 // minio-go's own retry loop is disabled: retries happen in one place, the
 // retry backend, so that they are counted, logged and bounded uniformly.
+//
+// A connection that makes no progress for Config.IdleTimeout fails the
+// request: a server or network that stops moving bytes in the middle of an
+// upload or download (a full TCP window is never a timeout on its own)
+// would otherwise hang a backup forever instead of failing it and letting
+// the retry backend try again.
 package s3
 
 import (
@@ -15,9 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -36,7 +46,16 @@ type Config struct {
 	SecretKey string
 	// Transport overrides the HTTP transport (tests inject faults here).
 	Transport http.RoundTripper
+	// IdleTimeout fails a request whose connection sends and receives
+	// nothing for this long (default DefaultIdleTimeout). It applies to
+	// the default transport only.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is longer than any pause of a healthy S3 server
+// (minio-go waits a minute for response headers) and short enough that a
+// stalled connection is retried within the night.
+const DefaultIdleTimeout = 2 * time.Minute
 
 // Backend is a repository in an S3 bucket.
 type Backend struct {
@@ -52,12 +71,34 @@ func Open(cfg Config) (*Backend, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("s3: endpoint and bucket are required")
 	}
+	transport := cfg.Transport
+	if transport == nil {
+		tr, err := minio.DefaultTransport(cfg.Secure)
+		if err != nil {
+			return nil, fmt.Errorf("s3: transport: %w", err)
+		}
+		idle := cfg.IdleTimeout
+		if idle <= 0 {
+			idle = DefaultIdleTimeout
+		}
+		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			ic := &idleConn{Conn: c, timeout: idle}
+			ic.progress()
+			return ic, nil
+		}
+		transport = tr
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:       cfg.Secure,
 		Region:       cfg.Region,
 		BucketLookup: minio.BucketLookupPath,
-		Transport:    cfg.Transport,
+		Transport:    transport,
 		MaxRetries:   1,
 	})
 	if err != nil {
@@ -65,6 +106,72 @@ func Open(cfg Config) (*Backend, error) {
 	}
 	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
 	return &Backend{client: client, cfg: cfg}, nil
+}
+
+// idleConn fails the pending reads and writes of a connection that moved
+// no byte in either direction for timeout. Progress either way counts: the
+// response is legitimately silent while a large upload is still being
+// sent. Waiting for a response's headers is bounded by the transport's own
+// (shorter) timeout, and an idle pooled connection is closed by the
+// transport before this one fires.
+type idleConn struct {
+	net.Conn
+	timeout  time.Duration
+	extended atomic.Int64 // unix nanoseconds of the last deadline update
+	stalled  atomic.Bool
+}
+
+// stallError is what every I/O on a stalled connection returns: the HTTP
+// transport reports whichever of its reader and writer failed last, and
+// "use of closed network connection" would hide the cause.
+type stallError struct{ timeout time.Duration }
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("connection stalled: no data moved for %v (i/o timeout)", e.timeout)
+}
+func (e *stallError) Timeout() bool   { return true }
+func (e *stallError) Temporary() bool { return true }
+func (e *stallError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+func (c *idleConn) check(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.stalled.Store(true)
+	}
+	if c.stalled.Load() {
+		return &stallError{c.timeout}
+	}
+	return err
+}
+
+func (c *idleConn) progress() {
+	now := time.Now()
+	// Moving the deadline costs a timer update; once per few seconds of
+	// a busy transfer is plenty.
+	if now.UnixNano()-c.extended.Load() < int64(c.timeout/16) {
+		return
+	}
+	c.extended.Store(now.UnixNano())
+	_ = c.Conn.SetDeadline(now.Add(c.timeout)) // a closed connection reports itself on the next I/O
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.progress()
+	}
+	return n, c.check(err)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.progress() // starting a request is activity too
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.progress()
+	}
+	return n, c.check(err)
 }
 
 // Location returns s3:scheme://endpoint/bucket/prefix, without credentials.
