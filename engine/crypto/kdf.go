@@ -23,6 +23,14 @@ type KDFParams struct {
 // passwords is expensive while opening a repository is not.
 func DefaultKDFParams() KDFParams { return KDFParams{N: 1 << 16, R: 8, P: 1} }
 
+// Limits on what a key file may ask of the machine opening it: scrypt
+// needs 128·N·r bytes of memory and time in proportion to N·r·p. Both are
+// 16 times the defaults, enough for a deliberately slower key.
+const (
+	maxKDFMemory = 1 << 30 // bytes
+	maxKDFWork   = 1 << 23 // N·r·p
+)
+
 // Validate rejects parameters that are insecure or absurd, so a damaged or
 // hostile key file cannot make opening the repository allocate gigabytes.
 func (p KDFParams) Validate() error {
@@ -33,6 +41,10 @@ func (p KDFParams) Validate() error {
 		return fmt.Errorf("scrypt N=%d is too large", p.N)
 	case p.R < 1 || p.R > 32 || p.P < 1 || p.P > 16:
 		return fmt.Errorf("scrypt r=%d p=%d out of range", p.R, p.P)
+	case 128*int64(p.N)*int64(p.R) > maxKDFMemory:
+		return fmt.Errorf("scrypt N=%d r=%d needs %d MiB of memory, more than the %d MiB allowed", p.N, p.R, 128*int64(p.N)*int64(p.R)>>20, maxKDFMemory>>20)
+	case int64(p.N)*int64(p.R)*int64(p.P) > maxKDFWork:
+		return fmt.Errorf("scrypt N=%d r=%d p=%d is too slow to derive", p.N, p.R, p.P)
 	}
 	return nil
 }
