@@ -52,7 +52,7 @@ type Repository struct {
 	opts Options
 	log  *slog.Logger
 
-	enc *zstd.Encoder
+	enc *zstd.Encoder // at the configured level
 	dec *zstd.Decoder
 
 	idx     *masterIndex
@@ -114,6 +114,9 @@ func Init(ctx context.Context, be backend.Backend, password string, initOpts Ini
 	if err != nil {
 		return nil, err
 	}
+	if err := r.initEncoders(); err != nil {
+		return nil, err
+	}
 	// The key file goes first: a crash before the config is written leaves
 	// a folder that init can be run on again.
 	if _, err := r.AddKey(ctx, password); err != nil {
@@ -156,25 +159,41 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 	if err := r.cfg.validate(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", be.Location(), err)
 	}
+	if err := r.initEncoders(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
-func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(opts.Workers),
-		zstd.WithWindowSize(1<<20),
-		zstd.WithLowerEncoderMem(true))
-	if err != nil {
-		return nil, err
+// initEncoders creates the zstd encoders once the compression level is
+// known (from the configuration, or the options' override).
+func (r *Repository) initEncoders() error {
+	level := zstd.SpeedDefault
+	switch r.compression() {
+	case CompressionFastest:
+		level = zstd.SpeedFastest
+	case CompressionBetter:
+		level = zstd.SpeedBetterCompression
 	}
+	common := []zstd.EOption{
+		zstd.WithEncoderCRC(false),
+		zstd.WithEncoderConcurrency(r.opts.Workers),
+		zstd.WithWindowSize(1 << 20),
+		zstd.WithLowerEncoderMem(true),
+	}
+	var err error
+	r.enc, err = zstd.NewWriter(nil, append(common, zstd.WithEncoderLevel(level))...)
+	return err
+}
+
+func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
 		zstd.WithDecoderMaxMemory(256<<20))
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{be: be, key: key, cfg: cfg, opts: opts, log: opts.Logger, enc: enc, dec: dec}
+	r := &Repository{be: be, key: key, cfg: cfg, opts: opts, log: opts.Logger, dec: dec}
 	r.bufs.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	r.idx = newMasterIndex()
 	for _, t := range []blob.Type{blob.Data, blob.Tree} {
@@ -211,7 +230,9 @@ func (r *Repository) compression() Compression {
 func (r *Repository) Close() error {
 	r.closeOnce.Do(func() {
 		r.uploads.close()
-		_ = r.enc.Close()
+		if r.enc != nil {
+			_ = r.enc.Close()
+		}
 		r.dec.Close()
 	})
 	return r.be.Close()
