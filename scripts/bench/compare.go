@@ -116,7 +116,8 @@ func runCompare(ctx context.Context, o *options, stdout, stderr io.Writer) error
 			_ = os.RemoveAll(rc.dir)
 		}
 	}
-	rep.Results = medians(rep.Rounds)
+	rep.Stat = o.stat
+	rep.Results = aggregate(rep.Rounds, o.stat)
 	rep.LoadAfter = loadAverage()
 
 	m := ds.mutation

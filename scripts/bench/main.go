@@ -55,6 +55,7 @@ type options struct {
 	timeout    time.Duration
 	restoreSQL bool
 	repeat     int
+	stat       string
 	scaling    bool
 	factors    []float64
 	profileDir string
@@ -104,7 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement as JSON to this file")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "limit for each command; a command over it is killed with its process group")
 	fs.StringVar(&restoreFormat, "restore-db", "sql", "what the other tools' restore produces from the dump: sql (pg_restore -f db.sql, like mbackup --target-dir) or dump (the raw pg_dump file)")
-	fs.IntVar(&o.repeat, "repeat", 1, "run the whole comparison this many times on freshly generated data and report the median of each cell")
+	fs.IntVar(&o.repeat, "repeat", 1, "run the whole comparison this many times on freshly generated data (see --stat)")
+	fs.StringVar(&o.stat, "stat", "median", "with --repeat, report the median or the min of each time (min: the best estimate when other work disturbs the machine)")
 	fs.BoolVar(&o.scaling, "scaling", false, "measure mbackup alone at --factors times the files instead of comparing tools")
 	fs.StringVar(&factors, "factors", "1,3,10", "file-count multipliers for --scaling")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU and allocation profiles of mbackup's backups and restore (run in-process) to this folder instead of comparing tools")
@@ -158,6 +160,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.files < 0 || o.dbRows < 0 {
 		return nil, usagef("--files and --db-rows must not be negative")
+	}
+	if o.stat != "median" && o.stat != "min" {
+		return nil, usagef("--stat %q: want median or min", o.stat)
 	}
 	if o.repeat < 1 {
 		return nil, usagef("--repeat must be at least 1")

@@ -50,18 +50,22 @@ type report struct {
 	Versions map[string]string `json:"versions"`
 	Notes    []string          `json:"notes"`
 	Dataset  map[string]any    `json:"dataset"`
-	// Results holds one row per tool, backend and phase: the median over
-	// Rounds, which holds every measurement.
+	// Results holds one row per tool, backend and phase, aggregated over
+	// Rounds (see aggregate), which holds every measurement.
 	Results   []result   `json:"results"`
 	Rounds    [][]result `json:"rounds"`
+	Stat      string     `json:"stat"`        // how rounds are aggregated
 	Load      float64    `json:"load_before"` // one-minute load average
 	LoadAfter float64    `json:"load_after"`
 }
 
-// medians folds the rounds into one result per tool, backend and phase:
-// the median of each number over the rounds where it succeeded. A cell
-// that failed in any round keeps the first error.
-func medians(rounds [][]result) []result {
+// aggregate folds the rounds into one result per tool, backend and phase:
+// of each time, the median or (stat "min") the minimum over the rounds
+// where the cell succeeded; of RSS and size always the median. The minimum
+// is the better estimate of a tool's own speed on a machine where other
+// work comes and goes. A cell that failed in any round keeps the first
+// error.
+func aggregate(rounds [][]result, stat string) []result {
 	if len(rounds) == 0 {
 		return nil
 	}
@@ -86,21 +90,25 @@ func medians(rounds [][]result) []result {
 			}
 		}
 		if len(ok) > 0 && cell.Error == "" {
-			med := func(get func(result) float64) float64 {
+			pick := func(get func(result) float64, min bool) float64 {
 				v := make([]float64, len(ok))
 				for j, r := range ok {
 					v[j] = get(r)
 				}
 				slices.Sort(v)
-				if len(v)%2 == 1 {
+				switch {
+				case min:
+					return v[0]
+				case len(v)%2 == 1:
 					return v[len(v)/2]
 				}
 				return (v[len(v)/2-1] + v[len(v)/2]) / 2
 			}
-			cell.Wall = med(func(r result) float64 { return r.Wall })
-			cell.CPU = med(func(r result) float64 { return r.CPU })
-			cell.MaxRSS = int64(med(func(r result) float64 { return float64(r.MaxRSS) }))
-			cell.RepoSize = int64(med(func(r result) float64 { return float64(r.RepoSize) }))
+			useMin := stat == "min"
+			cell.Wall = pick(func(r result) float64 { return r.Wall }, useMin)
+			cell.CPU = pick(func(r result) float64 { return r.CPU }, useMin)
+			cell.MaxRSS = int64(pick(func(r result) float64 { return float64(r.MaxRSS) }, false))
+			cell.RepoSize = int64(pick(func(r result) float64 { return float64(r.RepoSize) }, false))
 		}
 		out = append(out, cell)
 	}
@@ -129,7 +137,11 @@ func (rep *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "Versions: %s  \n", strings.Join(vs, "; "))
 	rounds := ""
 	if n := len(rep.Rounds); n > 1 {
-		rounds = fmt.Sprintf("; every number is the median of %d rounds", n)
+		if rep.Stat == "min" {
+			rounds = fmt.Sprintf("; times are the minimum of %d rounds, RSS and sizes the median", n)
+		} else {
+			rounds = fmt.Sprintf("; every number is the median of %d rounds", n)
+		}
 	}
 	fmt.Fprintf(w, "Load average: %.2f before, %.2f after%s  \n", rep.Load, rep.LoadAfter, rounds)
 	if d := rep.Dataset; d != nil {
@@ -190,7 +202,7 @@ func (rep *report) markdown(w io.Writer) {
 			if mb == nil || len(others) == 0 {
 				continue
 			}
-			cell := func(get func(result) float64) string {
+			cell := func(format string, get func(result) float64) string {
 				best, name := math.Inf(1), ""
 				for _, o := range others {
 					if v := get(o); v > 0 && v < best {
@@ -200,13 +212,14 @@ func (rep *report) markdown(w io.Writer) {
 				if name == "" {
 					return "-"
 				}
-				return fmt.Sprintf("%.2f (vs %s)", get(*mb)/best, name)
+				return fmt.Sprintf(format, get(*mb)/best, name)
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", ph, be,
-				cell(func(r result) float64 { return r.Wall }),
-				cell(func(r result) float64 { return r.CPU }),
-				cell(func(r result) float64 { return float64(r.MaxRSS) }),
-				cell(func(r result) float64 { return float64(r.RepoSize) }))
+				cell("%.2f (vs %s)", func(r result) float64 { return r.Wall }),
+				cell("%.2f (vs %s)", func(r result) float64 { return r.CPU }),
+				cell("%.2f (vs %s)", func(r result) float64 { return float64(r.MaxRSS) }),
+				// Sizes differ by fractions of a percent: one more digit.
+				cell("%.3f (vs %s)", func(r result) float64 { return float64(r.RepoSize) }))
 		}
 	}
 	var failures []result

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestMedians(t *testing.T) {
+func TestAggregate(t *testing.T) {
 	no := false
 	rounds := [][]result{
 		{{Round: 1, Tool: "mbackup", Phase: phaseFull, Wall: 3, CPU: 4, MaxRSS: 100, RepoSize: 10},
@@ -15,7 +15,7 @@ func TestMedians(t *testing.T) {
 		{{Round: 3, Tool: "mbackup", Phase: phaseFull, Wall: 2, CPU: 9, MaxRSS: 200, RepoSize: 10, Verified: &no},
 			{Round: 3, Tool: "restic", Phase: phaseFull, Wall: 7, CPU: 6, MaxRSS: 90, RepoSize: 11}},
 	}
-	got := medians(rounds)
+	got := aggregate(rounds, "median")
 	if len(got) != 2 {
 		t.Fatalf("got %d cells, want 2", len(got))
 	}
@@ -28,6 +28,10 @@ func TestMedians(t *testing.T) {
 	}
 	if rs := got[1]; !strings.Contains(rs.Error, "round 2") {
 		t.Errorf("restic cell = %+v, want the round-2 error", rs)
+	}
+	mins := aggregate(rounds, "min")
+	if mb := mins[0]; mb.Wall != 1 || mb.CPU != 2 || mb.MaxRSS != 200 {
+		t.Errorf("mbackup minimum = %+v, want wall 1, CPU 2 and the median RSS 200", mb)
 	}
 }
 
@@ -43,7 +47,7 @@ func TestMarkdownRatios(t *testing.T) {
 	rep.markdown(&b)
 	out := b.String()
 	for _, want := range []string{
-		"| full backup (day 1) | local | 0.50 (vs borg) | 0.75 (vs restic) | 2.50 (vs borg) | 1.01 (vs borg) |",
+		"| full backup (day 1) | local | 0.50 (vs borg) | 0.75 (vs restic) | 2.50 (vs borg) | 1.010 (vs borg) |",
 		"| full backup (day 1) | local | kopia | - | - | - | - | FAILED: boom |",
 		"- kopia/local full backup (day 1):",
 	} {
@@ -69,6 +73,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--factors", "1,x"}, "not a positive number"},
 		{[]string{"--restore-db", "csv"}, "want sql or dump"},
 		{[]string{"--repeat", "0"}, "at least 1"},
+		{[]string{"--repeat", "3", "--stat", "min"}, ""},
+		{[]string{"--stat", "mean"}, "want median or min"},
 		{[]string{"--scaling", "--profile", "p"}, "separate modes"},
 		{[]string{"extra"}, "unexpected argument"},
 	}
