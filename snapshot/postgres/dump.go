@@ -136,7 +136,9 @@ func (t *tailBuffer) summary() string {
 	var keep []string
 	for _, l := range lines {
 		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasPrefix(l, "pg_dump: detail:") || strings.Contains(l, "error") {
+		// Detail lines mostly repeat the command, but "detail: Error
+		// message from server: ..." is the cause.
+		if l != "" && !strings.HasPrefix(l, "pg_dump: detail:") || strings.Contains(strings.ToLower(l), "error") {
 			keep = append(keep, l)
 		}
 	}
