@@ -155,7 +155,7 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 	}
 	parts, err := sn.Parts(ctx, repo)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("restore %s: %w (nothing was changed)", target.Name, err)
 	}
 	doDB := !opts.FilesOnly && target.DB != nil
 	doFiles := !opts.DBOnly && target.Moodledata != ""

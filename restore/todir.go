@@ -29,7 +29,7 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 	defer sess.Close(context.WithoutCancel(ctx))
 	parts, err := sn.Parts(ctx, repo)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("restore %s into %s: %w", sn.Env(), dir, err)
 	}
 	if !opts.DryRun {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
