@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -318,6 +319,16 @@ func (b *Backend) classify(err error, format string, args ...any) error {
 		return backend.Permanent(fmt.Errorf("%s: %w (bucket %q does not exist at %s: create it or fix repository.url)", op, err, b.cfg.Bucket, b.cfg.Endpoint))
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidBucketName", "AllAccessDisabled":
 		return backend.Permanent(fmt.Errorf("%s: %w (check the S3 access and secret keys and the bucket policy)", op, err))
+	}
+	// S3 messages ("Please reduce your request rate.", "We encountered an
+	// internal error. Please try again.") do not say which status the
+	// server answered; operators and provider support want it.
+	if resp := minio.ToErrorResponse(err); resp.StatusCode >= 400 {
+		status := strconv.Itoa(resp.StatusCode)
+		if resp.Code != "" && !strings.HasPrefix(resp.Code, status) {
+			status += " " + resp.Code
+		}
+		return fmt.Errorf("%s: %w (S3 %s)", op, err, status)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
