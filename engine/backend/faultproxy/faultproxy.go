@@ -466,12 +466,13 @@ func (c *conn) answer(br *bufio.Reader, req request, status int) {
 			return
 		}
 	}
-	code, msg := "ServiceUnavailable", "Service Unavailable (injected by faultproxy)"
+	// The documents AWS sends; the messages do not mention the status.
+	code, msg := "ServiceUnavailable", "Service is unable to handle request."
 	switch status {
 	case http.StatusServiceUnavailable:
-		code, msg = "SlowDown", "Please reduce your request rate (503 SlowDown injected by faultproxy)"
+		code, msg = "SlowDown", "Please reduce your request rate."
 	case http.StatusInternalServerError:
-		code, msg = "InternalError", "We encountered an internal error, please try again (500 InternalError injected by faultproxy)"
+		code, msg = "InternalError", "We encountered an internal error. Please try again."
 	}
 	body := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<Error><Code>%s</Code><Message>%s</Message><Resource>%s</Resource><RequestId>faultproxy</RequestId></Error>`,
