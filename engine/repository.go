@@ -264,32 +264,43 @@ func (r *Repository) AddKey(ctx context.Context, password string) (blob.ID, erro
 	return id, nil
 }
 
-// KeyInfo describes a key file.
+// KeyInfo describes a key file. Its metadata is sealed with the master
+// key it wraps, so it is known only for key files that open with the
+// password given to Keys.
 type KeyInfo struct {
 	ID       blob.ID
+	Opens    bool // the key file opens with the password given
 	Created  time.Time
 	Hostname string
 }
 
-// Keys lists the key files that open with password.
+// Keys lists every key file, reading the metadata of those that open with
+// password.
 func (r *Repository) Keys(ctx context.Context, password string) ([]KeyInfo, error) {
-	var out []KeyInfo
-	err := r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
-		w, err := loadWrappedKey(ctx, r.be, fi.Name)
-		if err != nil {
-			return err
-		}
-		_, metaRaw, err := w.Unwrap(password)
-		if err != nil {
-			return nil
-		}
-		var meta keyMeta
-		_ = json.Unmarshal(metaRaw, &meta)
-		id, _ := blob.ParseID(fi.Name)
-		out = append(out, KeyInfo{ID: id, Created: meta.Created, Hostname: meta.Hostname})
+	var names []string
+	if err := r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
 		return nil
-	})
-	return out, err
+	}); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := make([]KeyInfo, 0, len(names))
+	for _, name := range names {
+		id, err := blob.ParseID(name)
+		if err != nil {
+			continue
+		}
+		ki := KeyInfo{ID: id}
+		if w, err := loadWrappedKey(ctx, r.be, name); err == nil {
+			if _, metaRaw, err := w.Unwrap(password); err == nil {
+				var meta keyMeta
+				_ = json.Unmarshal(metaRaw, &meta)
+				ki.Opens, ki.Created, ki.Hostname = true, meta.Created, meta.Hostname
+			}
+		}
+		out = append(out, ki)
+	}
+	return out, nil
 }
 
 // RemoveKey deletes a key file. It refuses to delete the last one.

@@ -14,6 +14,7 @@ func (a *app) commands() []*cobra.Command {
 		a.forgetCommand(),
 		a.pruneCommand(),
 		a.checkCommand(),
+		a.keyCommand(),
 		a.serveCommand(),
 		a.statusCommand(),
 		a.muninCommand(),
