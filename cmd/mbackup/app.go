@@ -154,10 +154,13 @@ func (a *app) backend(ctx context.Context, cfg *config.Config) (backend.Backend,
 		if err != nil {
 			return nil, err
 		}
-		if err := be.CheckBucket(ctx); err != nil {
+		rb := retry.New(be, retry.DefaultPolicy, a.log)
+		// One 503 at start-up must not fail the night's backup: the check
+		// is retried like every other request.
+		if err := rb.Do(ctx, "check bucket", func() error { return be.CheckBucket(ctx) }); err != nil {
 			return nil, err
 		}
-		return retry.New(be, retry.DefaultPolicy, a.log), nil
+		return rb, nil
 	default:
 		be, err := local.Open(u.Path)
 		if err != nil {

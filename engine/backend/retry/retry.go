@@ -61,7 +61,11 @@ func (b *Backend) do(ctx context.Context, op string, h backend.Handle, fn func()
 			return err
 		}
 		b.retries.Add(1)
-		b.log.Warn("retrying storage operation", "op", op, "file", h.String(), "attempt", attempt, "delay", delay, "err", err)
+		if h.Type == 0 {
+			b.log.Warn("retrying storage operation", "op", op, "attempt", attempt, "delay", delay, "err", err)
+		} else {
+			b.log.Warn("retrying storage operation", "op", op, "file", h.String(), "attempt", attempt, "delay", delay, "err", err)
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -74,6 +78,12 @@ func (b *Backend) do(ctx context.Context, op string, h backend.Handle, fn func()
 			delay = b.policy.Max
 		}
 	}
+}
+
+// Do runs a storage operation outside the Backend interface (an S3 bucket
+// check) with the same policy, counting and logging.
+func (b *Backend) Do(ctx context.Context, op string, fn func() error) error {
+	return b.do(ctx, op, backend.Handle{}, fn)
 }
 
 // Location returns the wrapped backend's location.
