@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mbackup/mbackup/cmd/internal/config"
 	"github.com/mbackup/mbackup/engine"
@@ -34,6 +35,11 @@ func exitCode(err error) int {
 	var f *failed
 	if errors.As(err, &f) {
 		return f.code
+	}
+	// cobra reports a mistyped subcommand as a plain error; it is a usage
+	// error like an unknown flag.
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return 2
 	}
 	var u *usageError
 	if errors.As(err, &u) || config.IsConfigError(err) || errors.Is(err, engine.ErrWrongPassword) ||

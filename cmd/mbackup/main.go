@@ -50,5 +50,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // oneLine folds a message onto one line: operators grep logs, and a
 // multi-line error splits across log records.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " / ")), " ")
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " / ")
 }
