@@ -44,10 +44,17 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 			err := writeAtomic(filepath.Join(dir, "db.sql"), 0o600, func(w io.Writer) error {
 				rd := repo.NewContentReader(ctx, parts.Dump.Content, 8)
 				defer rd.Close()
-				return postgres.ToSQL(ctx, opts.PgRestore, rd, w)
+				in := &errReader{r: rd}
+				err := postgres.ToSQL(ctx, opts.PgRestore, in, w)
+				if err != nil && in.err != nil {
+					// pg_restore only saw its input end early; the
+					// repository's error is the cause.
+					return fmt.Errorf("read dump from the repository: %w", in.err)
+				}
+				return err
 			})
 			if err != nil {
-				return nil, fmt.Errorf("write db.sql: %w", err)
+				return nil, fmt.Errorf("restore %s into %s: write db.sql: %w", sn.Env(), dir, err)
 			}
 		}
 	}
@@ -59,7 +66,7 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("write moodledata: %w", err)
+			return nil, fmt.Errorf("restore %s into %s: write moodledata: %w", sn.Env(), dir, err)
 		}
 		rep.Files = &st.Plan
 		rep.FetchBytes += st.FetchBytes
