@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -77,9 +78,13 @@ func TestBackupKilledAtRandomPointsThenRerun(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no backup was killed: the test proves nothing")
 	}
-	// The re-run succeeds.
+	// Backups only read production: it is as the last capture saw it.
 	final := relDay(100)
 	states[final] = captureRel(t, env)
+	if last := states[relDay(6)]; !bytes.Equal(last.dump, states[final].dump) || len(moodlegen.DiffTrees(last.files, states[final].files)) > 0 {
+		t.Error("production changed during the killed backups")
+	}
+	// The re-run succeeds.
 	f.mustRun(t, "backup", env.Name, "--time", final)
 	f.mustRun(t, "check", "--read-data")
 
