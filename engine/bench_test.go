@@ -348,7 +348,7 @@ func BenchmarkPrimitives(b *testing.B) {
 			}
 		})
 		b.Run("zstd/"+in.name, func(b *testing.B) {
-			// The options newRepository gives its encoder.
+			// The options Repository.initEncoders uses for level auto (SpeedDefault).
 			enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1),
 				zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
 			if err != nil {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -34,6 +36,7 @@ func profiled(dir, name string, stdout io.Writer, fn func(progress func(phase st
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
+	stopPeak := watchPeakHeap()
 	start := time.Now()
 	var phases []string
 	last, lastAt := "", start
@@ -48,6 +51,7 @@ func profiled(dir, name string, stdout io.Writer, fn func(progress func(phase st
 	summary, err := fn(progress)
 	pprof.StopCPUProfile()
 	elapsed := time.Since(start)
+	peak, peakProfile := stopPeak()
 	if last != "" {
 		phases = append(phases, fmt.Sprintf("%s %.2fs", last, time.Since(lastAt).Seconds()))
 	}
@@ -64,10 +68,55 @@ func profiled(dir, name string, stdout io.Writer, fn func(progress func(phase st
 	if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %.2fs (%s), %s; %d mallocs, %s MiB allocated, %d GC cycles, heap obtained from the OS %s MiB\n",
+	if err := os.WriteFile(filepath.Join(dir, name+".peakheap.pprof"), peakProfile, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %.2fs (%s), %s; %d mallocs, %s MiB allocated, %d GC cycles, peak heap objects %s MiB\n",
 		name, elapsed.Seconds(), strings.Join(phases, ", "), summary, after.Mallocs-before.Mallocs,
-		mib(int64(after.TotalAlloc-before.TotalAlloc)), after.NumGC-before.NumGC, mib(int64(after.HeapSys-after.HeapReleased)))
+		mib(int64(after.TotalAlloc-before.TotalAlloc)), after.NumGC-before.NumGC, mib(int64(peak)))
 	return nil
+}
+
+// watchPeakHeap samples the heap every 20ms until stopped and keeps the
+// heap profile taken when the live heap was largest: the in-use view at
+// the moment that sets the peak RSS, which the profile at the end (after
+// the work is done) cannot show. stop returns the peak in bytes and the
+// profile.
+func watchPeakHeap() (stop func() (uint64, []byte)) {
+	done := make(chan struct{})
+	result := make(chan struct {
+		peak uint64
+		prof []byte
+	})
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		var prof bytes.Buffer
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak {
+				peak = v
+				prof.Reset()
+				_ = pprof.Lookup("heap").WriteTo(&prof, 0)
+			}
+			select {
+			case <-done:
+				result <- struct {
+					peak uint64
+					prof []byte
+				}{peak, prof.Bytes()}
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (uint64, []byte) {
+		close(done)
+		r := <-result
+		return r.peak, r.prof
+	}
 }
 
 // runProfile generates the environment and runs mbackup's two backups and
