@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/mbackup/mbackup/engine/backend"
 	"github.com/mbackup/mbackup/engine/blob"
 	"github.com/mbackup/mbackup/engine/pack"
@@ -30,11 +32,15 @@ type Saved struct {
 // the hashing, compression and encryption in the caller's goroutine, so
 // callers get parallelism by calling it from several goroutines.
 func (r *Repository) SaveBlob(ctx context.Context, t blob.Type, data []byte) (Saved, error) {
+	return r.saveBlob(ctx, t, data, r.enc)
+}
+
+func (r *Repository) saveBlob(ctx context.Context, t blob.Type, data []byte, enc *zstd.Encoder) (Saved, error) {
 	id := r.key.BlobID(data)
 	if !r.idx.reserve(id) {
 		return Saved{ID: id, Known: true}, nil
 	}
-	stored, compressed, release := r.compress(data)
+	stored, compressed, release := r.compress(data, enc)
 	sp := r.bufs.Get().(*[]byte)
 	sealed, err := r.key.SealBlob((*sp)[:0], stored, id)
 	release()
@@ -56,12 +62,12 @@ func (r *Repository) SaveBlob(ctx context.Context, t blob.Type, data []byte) (Sa
 
 // compress returns the form to store and whether it is compressed; release
 // returns the buffer to the pool once the caller is done with it.
-func (r *Repository) compress(data []byte) (stored []byte, compressed bool, release func()) {
+func (r *Repository) compress(data []byte, enc *zstd.Encoder) (stored []byte, compressed bool, release func()) {
 	if r.compression() == CompressionOff || len(data) < 256 {
 		return data, false, func() {}
 	}
 	bp := r.bufs.Get().(*[]byte)
-	out := r.enc.EncodeAll(data, (*bp)[:0])
+	out := enc.EncodeAll(data, (*bp)[:0])
 	release = func() { *bp = out[:0]; r.bufs.Put(bp) }
 	// Keep the raw form unless compression saves at least 1/32: already
 	// compressed media would otherwise cost CPU on every restore for
@@ -70,6 +76,37 @@ func (r *Repository) compress(data []byte) (stored []byte, compressed bool, rele
 		return data, false, release
 	}
 	return out, true, release
+}
+
+// bufferPool recycles pack buffers: without it a full backup allocates, and
+// the garbage collector clears, one pack-sized buffer per pack. It holds at
+// most as many buffers as can be in use at once.
+type bufferPool struct {
+	free chan []byte
+	size int
+}
+
+func newBufferPool(n, size int) *bufferPool {
+	return &bufferPool{free: make(chan []byte, n), size: size}
+}
+
+func (p *bufferPool) get() []byte {
+	select {
+	case b := <-p.free:
+		return b[:0]
+	default:
+		return make([]byte, 0, p.size)
+	}
+}
+
+func (p *bufferPool) put(b []byte) {
+	if cap(b) < p.size || cap(b) > 2*p.size {
+		return
+	}
+	select {
+	case p.free <- b[:0]:
+	default:
+	}
 }
 
 // packer collects blobs of one type into the current pack.
@@ -82,7 +119,12 @@ type packer struct {
 func (p *packer) add(ctx context.Context, r *Repository, id blob.ID, sealed []byte, rawLen int, compressed bool) error {
 	p.mu.Lock()
 	if p.w == nil {
-		p.w = pack.NewWriter(r.key, r.cfg.PackSize)
+		if p.typ == blob.Data {
+			p.w = pack.NewWriterBuffer(r.key, r.packBufs.get())
+		} else {
+			// Tree packs fill slowly and stay small for most backups.
+			p.w = pack.NewWriter(r.key, 64<<10)
+		}
 	}
 	p.w.Add(p.typ, id, sealed, rawLen, compressed)
 	var full *pack.Writer
@@ -129,7 +171,10 @@ type job struct {
 }
 
 func newUploader(r *Repository, workers int) *uploader {
-	u := &uploader{r: r, queue: make(chan job, workers), inflight: make(map[uint64]struct{})}
+	// An unbuffered queue: a full pack waits in the packer's goroutine
+	// until an uploader is free, rather than in a queue holding more
+	// pack buffers.
+	u := &uploader{r: r, queue: make(chan job), inflight: make(map[uint64]struct{})}
 	u.cond = sync.NewCond(&u.mu)
 	for range workers {
 		u.wg.Add(1)
@@ -213,6 +258,7 @@ func (u *uploader) upload(j job) {
 	// blobs may already be shared with another one in this process.
 	ctx := context.Background()
 	err := r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, data)
+	r.packBufs.put(data)
 	if err != nil {
 		err = fmt.Errorf("upload pack %s: %w", id.Short(), err)
 		r.failures.Add(1)

@@ -52,8 +52,9 @@ type Repository struct {
 	opts Options
 	log  *slog.Logger
 
-	enc *zstd.Encoder // at the configured level
-	dec *zstd.Decoder
+	enc       *zstd.Encoder // at the configured level
+	streamEnc *zstd.Encoder // for large streams (see StreamOptions.Fast)
+	dec       *zstd.Decoder
 
 	idx     *masterIndex
 	packers [3]*packer // by blob.Type
@@ -63,6 +64,8 @@ type Repository struct {
 	// change refuses to commit.
 	failures atomic.Int64
 	lastErr  atomic.Pointer[error]
+
+	packBufs *bufferPool
 
 	treeCacheOnce sync.Once
 	treeCache     *packCache
@@ -117,6 +120,7 @@ func Init(ctx context.Context, be backend.Backend, password string, initOpts Ini
 	if err := r.initEncoders(); err != nil {
 		return nil, err
 	}
+	r.initPackBuffers()
 	// The key file goes first: a crash before the config is written leaves
 	// a folder that init can be run on again.
 	if _, err := r.AddKey(ctx, password); err != nil {
@@ -162,6 +166,7 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 	if err := r.initEncoders(); err != nil {
 		return nil, err
 	}
+	r.initPackBuffers()
 	return r, nil
 }
 
@@ -182,7 +187,13 @@ func (r *Repository) initEncoders() error {
 		zstd.WithLowerEncoderMem(true),
 	}
 	var err error
-	r.enc, err = zstd.NewWriter(nil, append(common, zstd.WithEncoderLevel(level))...)
+	if r.enc, err = zstd.NewWriter(nil, append(common, zstd.WithEncoderLevel(level))...); err != nil {
+		return err
+	}
+	r.streamEnc = r.enc
+	if r.compression() == CompressionAuto {
+		r.streamEnc, err = zstd.NewWriter(nil, append(common, zstd.WithEncoderLevel(zstd.SpeedFastest))...)
+	}
 	return err
 }
 
@@ -201,6 +212,13 @@ func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options
 	}
 	r.uploads = newUploader(r, opts.Uploaders)
 	return r, nil
+}
+
+// initPackBuffers sizes the pack buffer pool once the pack size is known:
+// one buffer per uploader plus the data pack being filled.
+func (r *Repository) initPackBuffers() {
+	size := r.cfg.PackSize + r.cfg.PackSize/16
+	r.packBufs = newBufferPool(r.opts.Uploaders+1, size)
 }
 
 // Config returns the repository's configuration.
@@ -231,6 +249,9 @@ func (r *Repository) Close() error {
 	r.closeOnce.Do(func() {
 		r.uploads.close()
 		if r.enc != nil {
+			if r.streamEnc != r.enc {
+				_ = r.streamEnc.Close()
+			}
 			_ = r.enc.Close()
 		}
 		r.dec.Close()

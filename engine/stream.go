@@ -41,6 +41,17 @@ type StreamStats struct {
 // goroutine at a time.
 type Progress func(bytes int64)
 
+// StreamOptions tune SaveStreamWith.
+type StreamOptions struct {
+	Progress Progress
+	// Fast selects zstd's fastest level for this stream when the
+	// repository compresses at the "auto" level. Database dumps are made
+	// of rows in which the fastest level finds the same redundancy as the
+	// default (measured: equal ratios on a Moodle dump) at two thirds of
+	// the CPU; for a mix of files the default level still pays.
+	Fast bool
+}
+
 // SaveStream reads rd to its end, cuts it into content-defined chunks and
 // stores them, returning the chunk IDs in order. Hashing, compression and
 // encryption run on the repository's workers in parallel; memory stays at a
@@ -48,6 +59,16 @@ type Progress func(bytes int64)
 // pg_dump is never held whole. If rd fails, SaveStream fails; blobs already
 // stored are merely unreferenced.
 func (r *Repository) SaveStream(ctx context.Context, rd io.Reader, progress Progress) ([]blob.ID, StreamStats, error) {
+	return r.SaveStreamWith(ctx, rd, StreamOptions{Progress: progress})
+}
+
+// SaveStreamWith is SaveStream with options.
+func (r *Repository) SaveStreamWith(ctx context.Context, rd io.Reader, o StreamOptions) ([]blob.ID, StreamStats, error) {
+	progress := o.Progress
+	enc := r.enc
+	if o.Fast {
+		enc = r.streamEnc
+	}
 	start := time.Now()
 	workers := r.opts.Workers
 	g, gctx := errgroup.WithContext(ctx)
@@ -110,7 +131,7 @@ func (r *Repository) SaveStream(ctx context.Context, rd io.Reader, progress Prog
 		g.Go(func() error {
 			defer wg.Done()
 			for c := range chunks {
-				saved, err := r.SaveBlob(gctx, blob.Data, (*c.buf)[:c.n])
+				saved, err := r.saveBlob(gctx, blob.Data, (*c.buf)[:c.n], enc)
 				free <- c.buf
 				if err != nil {
 					return err

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +76,7 @@ type Options struct {
 // Progress reports a running backup.
 type Progress struct {
 	Env      string
-	Phase    string // "database", "files", "commit"
+	Phase    string // "database" or "files" (they overlap), then "commit"
 	Bytes    int64  // processed so far, both phases
 	Estimate int64
 }
@@ -123,20 +124,11 @@ func Backup(ctx context.Context, repo *engine.Repository, src Source, opts Optio
 	}
 
 	root := &tree.Tree{}
-	if src.DB != nil {
-		node, err := b.dumpDatabase(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("backup %s: database: %w", src.Env, err)
-		}
-		root.Nodes = append(root.Nodes, node)
+	nodes, err := b.sources(ctx, parentFiles)
+	if err != nil {
+		return nil, err
 	}
-	if src.Moodledata != "" {
-		node, err := b.copyFiles(ctx, parentFiles)
-		if err != nil {
-			return nil, fmt.Errorf("backup %s: moodledata: %w", src.Env, err)
-		}
-		root.Nodes = append(root.Nodes, node)
-	}
+	root.Nodes = append(root.Nodes, nodes...)
 	if src.ConfigPHP != "" {
 		node, err := b.saveConfigPHP(ctx)
 		if err != nil {
@@ -145,12 +137,18 @@ func Backup(ctx context.Context, repo *engine.Repository, src Source, opts Optio
 		root.Nodes = append(root.Nodes, node)
 	}
 	root.Sort()
-	b.phase("commit")
+	b.report("commit")
 	saved, err := repo.SaveTree(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", src.Env, err)
 	}
 	b.m.AddedBytes += int64(saved.Stored)
+	if b.m.Database != nil {
+		b.m.AddedBytes += b.m.Database.AddedBytes
+	}
+	if b.m.Files != nil {
+		b.m.AddedBytes += b.m.Files.AddedBytes
+	}
 	b.m.Finished = time.Now().UTC()
 
 	t := opts.Time
@@ -173,59 +171,128 @@ func Backup(ctx context.Context, repo *engine.Repository, src Source, opts Optio
 }
 
 type backup struct {
-	repo     *engine.Repository
-	src      Source
-	opts     Options
-	m        Manifest
-	estimate int64
-	dbBytes  atomic.Int64
-	curPhase string
+	repo      *engine.Repository
+	src       Source
+	opts      Options
+	m         Manifest
+	estimate  int64
+	dbBytes   atomic.Int64
+	fileBytes atomic.Int64
+
+	mu sync.Mutex // guards m.Warnings and Progress calls
 }
 
 func (b *backup) warn(msg string) {
+	b.mu.Lock()
 	b.m.Warnings++
+	b.mu.Unlock()
 	if b.opts.Warn != nil {
 		b.opts.Warn(msg)
 	}
 }
 
-func (b *backup) phase(p string) {
-	b.curPhase = p
-	b.report(0)
-}
-
-func (b *backup) report(fileBytes int64) {
-	if b.opts.Progress != nil {
-		b.opts.Progress(Progress{Env: b.src.Env, Phase: b.curPhase, Bytes: b.dbBytes.Load() + fileBytes, Estimate: b.estimate})
+// report passes running totals to the Progress callback; phase is the
+// part reporting ("database" and "files" run at the same time).
+func (b *backup) report(phase string) {
+	if b.opts.Progress == nil {
+		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.opts.Progress(Progress{Env: b.src.Env, Phase: phase, Bytes: b.dbBytes.Load() + b.fileBytes.Load(), Estimate: b.estimate})
 }
 
-func (b *backup) dumpDatabase(ctx context.Context) (*tree.Node, error) {
-	b.phase("database")
+// sources backs up the database and moodledata. The files are copied while
+// the dump runs, but only once the dump's snapshot is taken: the
+// consistency rule (package documentation) needs every file the dump
+// references to exist when the copy starts, which holds from that instant
+// on. Overlapping them keeps both cores busy while pg_dump is the
+// bottleneck.
+func (b *backup) sources(ctx context.Context, parentFiles *blob.ID) ([]*tree.Node, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg              sync.WaitGroup
+		dbNode, fsNode  *tree.Node
+		dbErr, fsErr    error
+		snapshotTaken   = make(chan struct{})
+		closeSnapshotCh sync.Once
+	)
+	started := func() { closeSnapshotCh.Do(func() { close(snapshotTaken) }) }
+	if b.src.DB != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer started() // on failure too, so the files side does not wait forever
+			dbNode, dbErr = b.dumpDatabase(ctx, started)
+			if dbErr != nil {
+				cancel()
+			}
+		}()
+	} else {
+		started()
+	}
+	if b.src.Moodledata != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-snapshotTaken
+			if ctx.Err() != nil {
+				return
+			}
+			fsNode, fsErr = b.copyFiles(ctx, parentFiles)
+			if fsErr != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// When one side fails the other is cancelled; report the cause.
+	if errors.Is(dbErr, context.Canceled) && fsErr != nil && !errors.Is(fsErr, context.Canceled) {
+		dbErr = nil
+	}
+	switch {
+	case dbErr != nil:
+		return nil, fmt.Errorf("backup %s: database: %w", b.src.Env, dbErr)
+	case fsErr != nil:
+		return nil, fmt.Errorf("backup %s: moodledata: %w", b.src.Env, fsErr)
+	case b.src.Moodledata != "" && fsNode == nil:
+		return nil, fmt.Errorf("backup %s: moodledata: %w", b.src.Env, context.Cause(ctx))
+	}
+	var nodes []*tree.Node
+	for _, n := range []*tree.Node{dbNode, fsNode} {
+		if n != nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes, nil
+}
+
+func (b *backup) dumpDatabase(ctx context.Context, snapshotTaken func()) (*tree.Node, error) {
+	b.report("database")
 	start := time.Now()
 	var (
 		ids []blob.ID
 		st  engine.StreamStats
 	)
-	info, err := b.src.DB.Dump(ctx, postgres.DumpOptions{PgDump: b.opts.PgDump, SkipRowCounts: b.opts.SkipRowCounts, Prefix: b.opts.Prefix},
+	info, err := b.src.DB.Dump(ctx, postgres.DumpOptions{PgDump: b.opts.PgDump, SkipRowCounts: b.opts.SkipRowCounts, Prefix: b.opts.Prefix, SnapshotTaken: snapshotTaken},
 		func(rd io.Reader) error {
 			var err error
-			ids, st, err = b.repo.SaveStream(ctx, rd, func(n int64) {
+			ids, st, err = b.repo.SaveStreamWith(ctx, rd, engine.StreamOptions{Fast: true, Progress: func(n int64) {
 				b.dbBytes.Store(n)
-				b.report(0)
-			})
+				b.report("database")
+			}})
 			return err
 		})
 	if err != nil {
 		return nil, err
 	}
 	b.m.Database = &DBStats{DumpInfo: *info, DumpBytes: st.Bytes, AddedBytes: st.Stored, Duration: time.Since(start)}
-	b.m.AddedBytes += st.Stored
 	return &tree.Node{Name: DumpName, Type: tree.File, Mode: 0o600, ModTime: start.UTC(), Size: uint64(st.Bytes), Content: ids}, nil
 }
 
 func (b *backup) copyFiles(ctx context.Context, parent *blob.ID) (*tree.Node, error) {
-	b.phase("files")
+	b.report("files")
 	root := b.src.Moodledata
 	fi, err := os.Stat(root)
 	if err != nil {
@@ -246,7 +313,10 @@ func (b *backup) copyFiles(ctx context.Context, parent *blob.ID) (*tree.Node, er
 		Warn: func(rel string, err error) {
 			b.warn(fmt.Sprintf("moodledata/%s: %v", rel, err))
 		},
-		Progress: func(s archiver.Stats) { b.report(s.Bytes) },
+		Progress: func(s archiver.Stats) {
+			b.fileBytes.Store(s.Bytes)
+			b.report("files")
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -256,7 +326,6 @@ func (b *backup) copyFiles(ctx context.Context, parent *blob.ID) (*tree.Node, er
 		Bytes: st.Bytes, ReadBytes: st.ReadBytes, Unchanged: st.Unchanged, AddedBytes: st.Stored,
 		Warnings: st.Warnings, Duration: st.Duration,
 	}
-	b.m.AddedBytes += st.Stored
 	n := &tree.Node{Name: MoodledataName, Type: tree.Dir, Mode: fi.Mode(), ModTime: fi.ModTime().UTC(), Subtree: &id}
 	return n, nil
 }

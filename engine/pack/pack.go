@@ -57,6 +57,13 @@ func NewWriter(key *crypto.Key, sizeHint int) *Writer {
 	return &Writer{key: key, buf: make([]byte, 0, sizeHint+sizeHint/16)}
 }
 
+// NewWriterBuffer returns an empty pack writer that assembles the pack in
+// buf's storage (it grows as needed), so that callers can recycle the
+// buffers of uploaded packs.
+func NewWriterBuffer(key *crypto.Key, buf []byte) *Writer {
+	return &Writer{key: key, buf: buf[:0]}
+}
+
 // Add appends an already sealed blob.
 func (w *Writer) Add(t blob.Type, id blob.ID, sealed []byte, rawLength int, compressed bool) {
 	w.blobs = append(w.blobs, Blob{

@@ -238,6 +238,9 @@ func TestWriterRecoversMarkedPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.PendingTombstones != 0 {
+		t.Errorf("the writer ended, yet the mark is still pending: %+v", st)
+	}
 	final := open(t, be)
 	mustCheck(t, final)
 	mustRestore(t, final, id, want)

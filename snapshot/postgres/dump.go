@@ -19,6 +19,9 @@ type DumpOptions struct {
 	SkipRowCounts bool
 	// Prefix is the Moodle table prefix (default "mdl_").
 	Prefix string
+	// SnapshotTaken, if set, is called once the dump's snapshot is
+	// exported: changes made afterwards are not in the dump.
+	SnapshotTaken func()
 }
 
 // DumpInfo describes a finished dump.
@@ -35,8 +38,8 @@ const DumpFormat = "custom-uncompressed"
 
 // Dump runs pg_dump on d and streams its output to consume, which must read
 // it to the end. The dump runs in a snapshot exported by a repeatable-read
-// transaction that also reads the server facts and counts rows, so all of
-// them describe the same instant. Any failure (pg_dump exiting non-zero,
+// transaction that also reads the server facts and, once the dump is done,
+// counts rows, so all of them describe the same instant. Any failure (pg_dump exiting non-zero,
 // the connection dropping, consume failing) is returned; the caller must
 // then commit nothing.
 func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) error) (*DumpInfo, error) {
@@ -69,6 +72,9 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	if info.Moodle, err = Moodle(ctx, tx, opts.Prefix); err != nil {
 		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
+	if opts.SnapshotTaken != nil {
+		opts.SnapshotTaken()
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -83,22 +89,19 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
 	}
 
-	var wg sync.WaitGroup
-	var countErr error
-	if !opts.SkipRowCounts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			info.RowCounts, countErr = RowCounts(ctx, tx)
-		}()
-	}
 	consumeErr := consume(stdout)
 	if consumeErr != nil {
 		cancel() // stop pg_dump: nobody reads its output any more
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	wg.Wait()
+	// Rows are counted after the dump, in the same snapshot (our
+	// transaction still holds it): counting during the COPY would compete
+	// with pg_dump for the server's CPU and disk.
+	var countErr error
+	if waitErr == nil && consumeErr == nil && !opts.SkipRowCounts {
+		info.RowCounts, countErr = RowCounts(ctx, tx)
+	}
 	switch {
 	case waitErr != nil && consumeErr == nil:
 		return nil, fmt.Errorf("pg_dump of %s failed (%v): %s", d, waitErr, stderr.summary())
