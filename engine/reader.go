@@ -15,6 +15,8 @@ type ContentReader struct {
 	cancel context.CancelFunc
 	out    chan chan result
 	cur    []byte
+	buf    []byte      // cur's storage, recycled once read
+	free   chan []byte // recycled blob buffers
 	err    error
 }
 
@@ -30,7 +32,7 @@ func (r *Repository) NewContentReader(ctx context.Context, ids []blob.ID, prefet
 		prefetch = 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	cr := &ContentReader{ctx: ctx, cancel: cancel, out: make(chan chan result, prefetch)}
+	cr := &ContentReader{ctx: ctx, cancel: cancel, out: make(chan chan result, prefetch), free: make(chan []byte, 2*prefetch+1)}
 	go func() {
 		defer close(cr.out)
 		sem := make(chan struct{}, prefetch)
@@ -47,9 +49,14 @@ func (r *Repository) NewContentReader(ctx context.Context, ids []blob.ID, prefet
 				ch <- result{err: ctx.Err()}
 				return
 			}
+			var buf []byte
+			select {
+			case buf = <-cr.free:
+			default:
+			}
 			go func() {
 				defer func() { <-sem }()
-				data, err := r.LoadBlob(ctx, id, nil)
+				data, err := r.LoadBlob(ctx, id, buf)
 				ch <- result{data: data, err: err}
 			}()
 		}
@@ -60,6 +67,13 @@ func (r *Repository) NewContentReader(ctx context.Context, ids []blob.ID, prefet
 // Read implements io.Reader.
 func (cr *ContentReader) Read(p []byte) (int, error) {
 	for len(cr.cur) == 0 {
+		if cr.buf != nil {
+			select {
+			case cr.free <- cr.buf[:0]:
+			default:
+			}
+			cr.buf = nil
+		}
 		if cr.err != nil {
 			return 0, cr.err
 		}
@@ -77,7 +91,7 @@ func (cr *ContentReader) Read(p []byte) (int, error) {
 			cr.cancel()
 			return 0, res.err
 		}
-		cr.cur = res.data
+		cr.cur, cr.buf = res.data, res.data
 	}
 	n := copy(p, cr.cur)
 	cr.cur = cr.cur[n:]

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -206,35 +207,67 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 		return nil, err
 	}
 
-	// 2. Database into a fresh database next to production.
+	// 2 and 3, at the same time: the database into a fresh database next
+	// to production (pg_restore is its own process), moodledata staged and
+	// verified. Either failing cancels the other; both are undone.
+	var (
+		staged       *restorer.Staged
+		dbErr, fsErr error
+		wg           sync.WaitGroup
+	)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if db != nil {
-		opts.progress(Progress{Phase: "database", BytesTotal: db.plan.DumpBytes})
-		n, err := db.load(ctx, repo, parts, sn, opts)
-		if err != nil {
-			return abort(fmt.Errorf("restore %s: database: %w (production database untouched)", target.Name, err))
-		}
-		rep.TablesVerified = n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts.progress(Progress{Phase: "database", BytesTotal: db.plan.DumpBytes})
+			rep.TablesVerified, dbErr = db.load(pctx, repo, parts, sn, opts)
+			if dbErr != nil {
+				cancel()
+			}
+		}()
 	}
+	if doFiles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts.progress(Progress{Phase: "files"})
+			staged, fsErr = restorer.Prepare(pctx, repo, *parts.Moodledata, target.Moodledata, restorer.Options{
+				Delete: true, Exclude: excludes(target), Verify: true,
+				Progress: func(p restorer.Progress) {
+					opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
+				},
+			})
+			if fsErr != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
 	dropNew := func() error {
-		if db == nil {
-			return nil
+		if db == nil || dbErr != nil {
+			return nil // load drops its database itself when it fails
 		}
 		return db.drop(context.WithoutCancel(ctx))
 	}
-
-	// 3. moodledata staged and verified.
-	var staged *restorer.Staged
-	if doFiles {
-		opts.progress(Progress{Phase: "files"})
-		staged, err = restorer.Prepare(ctx, repo, *parts.Moodledata, target.Moodledata, restorer.Options{
-			Delete: true, Exclude: excludes(target), Verify: true,
-			Progress: func(p restorer.Progress) {
-				opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
-			},
-		})
-		if err != nil {
-			return abort(errors.Join(fmt.Errorf("restore %s: moodledata: %w (production untouched)", target.Name, err), dropNew()))
+	// Report the cause, not the cancellation it caused on the other side.
+	if errors.Is(dbErr, context.Canceled) && fsErr != nil && ctx.Err() == nil {
+		dbErr = nil
+	}
+	if errors.Is(fsErr, context.Canceled) && dbErr != nil && ctx.Err() == nil {
+		fsErr = nil
+	}
+	switch {
+	case dbErr != nil:
+		if staged != nil {
+			staged.Abort()
 		}
+		return abort(fmt.Errorf("restore %s: database: %w (production database untouched)", target.Name, dbErr))
+	case fsErr != nil:
+		return abort(errors.Join(fmt.Errorf("restore %s: moodledata: %w (production untouched)", target.Name, fsErr), dropNew()))
+	}
+	if staged != nil {
 		rep.Files = &staged.Plan
 		rep.FetchBytes += staged.FetchBytes
 		rep.FilesVerified = staged.Verified

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/engine/restorer"
 	"github.com/mbackup/mbackup/snapshot"
@@ -36,41 +38,55 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 			return nil, err
 		}
 	}
+	// db.sql and moodledata are written at the same time: pg_restore is its
+	// own process, and the file restore has its own workers.
+	g, gctx := errgroup.WithContext(ctx)
 	if !opts.FilesOnly && parts.Dump != nil {
 		rep.Database = &DBPlan{Target: filepath.Join(dir, "db.sql"), DumpBytes: int64(parts.Dump.Size), Jobs: 1}
 		rep.FetchBytes += int64(parts.Dump.Size)
 		if !opts.DryRun {
-			opts.progress(Progress{Phase: "database", BytesTotal: int64(parts.Dump.Size)})
-			err := writeAtomic(filepath.Join(dir, "db.sql"), 0o600, func(w io.Writer) error {
-				rd := repo.NewContentReader(ctx, parts.Dump.Content, 8)
-				defer rd.Close()
-				in := &errReader{r: rd}
-				err := postgres.ToSQL(ctx, opts.PgRestore, in, w)
-				if err != nil && in.err != nil {
-					// pg_restore only saw its input end early; the
-					// repository's error is the cause.
-					return fmt.Errorf("read dump from the repository: %w", in.err)
+			g.Go(func() error {
+				opts.progress(Progress{Phase: "database", BytesTotal: int64(parts.Dump.Size)})
+				err := writeAtomic(filepath.Join(dir, "db.sql"), 0o600, func(w io.Writer) error {
+					rd := repo.NewContentReader(gctx, parts.Dump.Content, 8)
+					defer rd.Close()
+					in := &errReader{r: rd}
+					err := postgres.ToSQL(gctx, opts.PgRestore, in, w)
+					if err != nil && in.err != nil {
+						// pg_restore only saw its input end early; the
+						// repository's error is the cause.
+						return fmt.Errorf("read dump from the repository: %w", in.err)
+					}
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("restore %s into %s: write db.sql: %w", sn.Env(), dir, err)
 				}
-				return err
+				return nil
 			})
-			if err != nil {
-				return nil, fmt.Errorf("restore %s into %s: write db.sql: %w", sn.Env(), dir, err)
-			}
 		}
 	}
 	if !opts.DBOnly && parts.Moodledata != nil {
-		st, err := restorer.Restore(ctx, repo, *parts.Moodledata, filepath.Join(dir, "moodledata"), restorer.Options{
-			Delete: true, Verify: true, DryRun: opts.DryRun,
-			Progress: func(p restorer.Progress) {
-				opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
-			},
+		g.Go(func() error {
+			st, err := restorer.Restore(gctx, repo, *parts.Moodledata, filepath.Join(dir, "moodledata"), restorer.Options{
+				Delete: true, Verify: true, DryRun: opts.DryRun,
+				Progress: func(p restorer.Progress) {
+					opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
+				},
+			})
+			if err != nil {
+				return fmt.Errorf("restore %s into %s: write moodledata: %w", sn.Env(), dir, err)
+			}
+			rep.Files = &st.Plan
+			rep.FilesVerified = st.Verified
+			return nil
 		})
-		if err != nil {
-			return nil, fmt.Errorf("restore %s into %s: write moodledata: %w", sn.Env(), dir, err)
-		}
-		rep.Files = &st.Plan
-		rep.FetchBytes += st.FetchBytes
-		rep.FilesVerified = st.Verified
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if rep.Files != nil {
+		rep.FetchBytes += rep.Files.FetchBytes
 	}
 	if !opts.DBOnly && parts.ConfigPHP != nil && !opts.DryRun {
 		data, err := snapshot.ReadFile(ctx, repo, parts.ConfigPHP)

@@ -175,7 +175,13 @@ func ReadAll(ctx context.Context, be Backend, h Handle) ([]byte, error) {
 // ReadAt loads length bytes of h at offset into a new buffer and checks that
 // all of them arrived.
 func ReadAt(ctx context.Context, be Backend, h Handle, offset int64, length int) ([]byte, error) {
-	buf := make([]byte, length)
+	return ReadAtInto(ctx, be, h, offset, make([]byte, length))
+}
+
+// ReadAtInto loads len(buf) bytes of h at offset into buf, for callers that
+// reuse their buffers.
+func ReadAtInto(ctx context.Context, be Backend, h Handle, offset int64, buf []byte) ([]byte, error) {
+	length := len(buf)
 	err := be.Load(ctx, h, offset, int64(length), func(rd io.Reader) error {
 		_, err := io.ReadFull(rd, buf)
 		return err

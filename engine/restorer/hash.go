@@ -1,28 +1,25 @@
 package restorer
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
-
-	"github.com/restic/chunker"
 
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/engine/blob"
 )
 
-// hasher computes the blob IDs a file would get at backup time.
+// hasher checks whether a file holds exactly a list of blobs. It reads the
+// file in the blobs' lengths (from the index) and compares keyed hashes:
+// if the content is equal, cutting it where the snapshot cut it gives the
+// same IDs, and no chunking is needed.
 type hasher struct {
-	repo  *engine.Repository
-	small []byte
-	chunk []byte
-	c     *chunker.Chunker
+	repo *engine.Repository
+	buf  []byte
 }
 
 func newHasher(repo *engine.Repository) *hasher {
-	cfg := repo.Config()
-	return &hasher{repo: repo, small: make([]byte, cfg.MinChunk+1), chunk: make([]byte, 0, cfg.MaxChunk), c: repo.Chunker(nil)}
+	return &hasher{repo: repo, buf: make([]byte, repo.Config().MaxChunk)}
 }
 
 // matches reports whether the file at path has exactly the content ids.
@@ -33,31 +30,28 @@ func (h *hasher) matches(path string, ids []blob.ID) (bool, error) {
 	}
 	defer f.Close()
 	key := h.repo.Key()
-	n, err := io.ReadFull(f, h.small)
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		if n == 0 {
-			return len(ids) == 0, nil
+	for _, id := range ids {
+		loc, ok := h.repo.Lookup(id)
+		if !ok {
+			return false, nil // cannot tell: write the file
 		}
-		return len(ids) == 1 && key.BlobID(h.small[:n]) == ids[0], nil
-	default:
-		return false, err
-	}
-	h.repo.ResetChunker(h.c, io.MultiReader(bytes.NewReader(h.small[:n]), f))
-	i := 0
-	for {
-		ch, err := h.c.Next(h.chunk)
-		if errors.Is(err, io.EOF) {
-			return i == len(ids), nil
+		n := int(loc.RawLength)
+		if n > len(h.buf) {
+			h.buf = make([]byte, n)
 		}
-		if err != nil {
+		if _, err := io.ReadFull(f, h.buf[:n]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return false, nil // shorter
+			}
 			return false, err
 		}
-		h.chunk = ch.Data[:0]
-		if i >= len(ids) || key.BlobID(ch.Data) != ids[i] {
+		if key.BlobID(h.buf[:n]) != id {
 			return false, nil
 		}
-		i++
 	}
+	var one [1]byte
+	if n, _ := f.Read(one[:]); n > 0 {
+		return false, nil // longer
+	}
+	return true, nil
 }

@@ -19,8 +19,15 @@ import (
 )
 
 // maxGap is the largest run of unneeded bytes read to avoid a second
-// request to the same pack.
-const maxGap = 1 << 20
+// request to the same pack; maxRead bounds one request, and so the buffer
+// each worker holds.
+const (
+	maxGap  = 1 << 20
+	maxRead = 8 << 20
+	// maxOpen bounds the files a worker keeps open (file descriptor limits
+	// are often 1024 per process).
+	maxOpen = 64
+)
 
 func (r *restorer) stage(ctx context.Context) error {
 	for _, p := range r.staleTemps {
@@ -92,11 +99,18 @@ func (r *restorer) fetchAll(ctx context.Context) error {
 			files.Add(1)
 		}
 	}
+	// Each worker reuses one read buffer and one plaintext buffer.
+	bufs := make(chan *fetchBuffers, r.opts.Workers)
+	for range r.opts.Workers {
+		bufs <- &fetchBuffers{}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Workers)
 	for _, pn := range r.fetch {
 		g.Go(func() error {
-			return r.fetchPack(ctx, pn, func(n int64, completed int) {
+			fb := <-bufs
+			defer func() { bufs <- fb }()
+			return r.fetchPack(ctx, pn, fb, func(n int64, completed int) {
 				done.Add(n)
 				files.Add(int64(completed))
 				report()
@@ -106,33 +120,67 @@ func (r *restorer) fetchAll(ctx context.Context) error {
 	return g.Wait()
 }
 
+type fetchBuffers struct {
+	read, plain []byte
+}
+
 // fetchPack reads the needed blobs of one pack in as few ranged requests
 // as gaps allow and writes them to their files.
-func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, progress func(int64, int)) error {
+func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, fb *fetchBuffers, progress func(int64, int)) (err error) {
 	h := backend.Handle{Type: backend.PackFile, Name: pn.pack.String()}
-	var plain []byte
+	// Files stay open while this pack's blobs are written: most files'
+	// blobs sit in one pack.
+	open := make(map[string]*os.File)
+	defer func() {
+		for _, f := range open {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
 	for i := 0; i < len(pn.blobs); {
 		start := int64(pn.blobs[i].loc.Offset)
 		end := start + int64(pn.blobs[i].loc.Length)
 		j := i + 1
-		for j < len(pn.blobs) && int64(pn.blobs[j].loc.Offset)-end <= maxGap {
+		for j < len(pn.blobs) && int64(pn.blobs[j].loc.Offset)-end <= maxGap &&
+			int64(pn.blobs[j].loc.Offset)+int64(pn.blobs[j].loc.Length)-start <= maxRead {
 			end = max(end, int64(pn.blobs[j].loc.Offset)+int64(pn.blobs[j].loc.Length))
 			j++
 		}
-		data, err := backend.ReadAt(ctx, r.repo.Backend(), h, start, int(end-start))
+		n := int(end - start)
+		if cap(fb.read) < n {
+			fb.read = make([]byte, n)
+		}
+		data, err := backend.ReadAtInto(ctx, r.repo.Backend(), h, start, fb.read[:n])
 		if err != nil {
 			return fmt.Errorf("fetch pack %s: %w", pn.pack.Short(), err)
 		}
 		for _, nb := range pn.blobs[i:j] {
 			off := int64(nb.loc.Offset) - start
-			plain, err = r.repo.OpenBlob(nb.loc.Blob(nb.id), data[off:off+int64(nb.loc.Length)], plain)
+			fb.plain, err = r.repo.OpenBlob(nb.loc.Blob(nb.id), data[off:off+int64(nb.loc.Length)], fb.plain)
 			if err != nil {
 				return fmt.Errorf("pack %s: %w", pn.pack.Short(), err)
 			}
+			plain := fb.plain
 			var written int64
 			completed := 0
 			for _, t := range nb.targets {
-				if err := writeAt(t.w.stage, plain, t.offset); err != nil {
+				f := open[t.w.stage]
+				if f == nil {
+					if len(open) >= maxOpen {
+						for name, f := range open {
+							if err := f.Close(); err != nil {
+								return err
+							}
+							delete(open, name)
+						}
+					}
+					if f, err = os.OpenFile(t.w.stage, os.O_WRONLY, 0); err != nil {
+						return fmt.Errorf("write %s: %w", t.w.rel, err)
+					}
+					open[t.w.stage] = f
+				}
+				if _, err := f.WriteAt(plain, t.offset); err != nil {
 					return fmt.Errorf("write %s: %w", t.w.rel, err)
 				}
 				written += int64(len(plain))
@@ -145,18 +193,6 @@ func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, progress func(i
 		i = j
 	}
 	return nil
-}
-
-func writeAt(name string, data []byte, off int64) error {
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteAt(data, off)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // verify reads every staged file back and checks it against the snapshot.
