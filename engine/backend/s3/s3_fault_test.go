@@ -74,7 +74,9 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 		method string
 		do     func(ctx context.Context, be backend.Backend) error
 	}{
-		{"save", "PUT", func(ctx context.Context, be backend.Backend) error { return be.Save(ctx, packHandle, data) }},
+		{"save", "PUT", func(ctx context.Context, be backend.Backend) error {
+			return backend.SaveBytes(ctx, be, packHandle, data)
+		}},
 		{"load", "GET", func(ctx context.Context, be backend.Backend) error {
 			got, err := backend.ReadAll(ctx, be, packHandle)
 			if err == nil && !bytes.Equal(got, data) {
@@ -107,15 +109,15 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	}
 	p, raw, be := proxied(t, time.Second)
 	ctx := context.Background()
-	if err := raw.Save(ctx, packHandle, data); err != nil {
+	if err := backend.SaveBytes(ctx, raw, packHandle, data); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range faults {
 		for _, op := range ops {
+			if f.rule.Kind == faultproxy.Reset && op.method == "HEAD" {
+				continue // a HEAD exchange has no body to reset in the middle of
+			}
 			t.Run(f.name+"/"+op.name, func(t *testing.T) {
-				if f.rule.Kind == faultproxy.Reset && op.method == "HEAD" {
-					t.Skip("a HEAD exchange has no bytes to reset in the middle of")
-				}
 				p.Clear()
 				rule := f.rule
 				rule.Method, rule.Times = op.method, 2
@@ -176,7 +178,7 @@ func TestPersistentFaultsFailClearly(t *testing.T) {
 			rule := tt.rule
 			rule.Method = "PUT"
 			p.Add(rule)
-			err := be.Save(ctx, packHandle, data)
+			err := backend.SaveBytes(ctx, be, packHandle, data)
 			if err == nil {
 				t.Fatal("save succeeded through a persistent fault")
 			}
@@ -197,7 +199,7 @@ func TestPersistentFaultsFailClearly(t *testing.T) {
 				t.Errorf("a failed save left an object: %v", err)
 			}
 			// Downloads fail the same way.
-			if err := raw.Save(context.Background(), packHandle, data); err != nil {
+			if err := backend.SaveBytes(context.Background(), raw, packHandle, data); err != nil {
 				t.Fatal(err)
 			}
 			rule.Method = "GET"
@@ -224,7 +226,7 @@ func TestStalledUploadTimesOutWithDefaultTransport(t *testing.T) {
 	p.Add(faultproxy.Rule{Kind: faultproxy.Stall, Method: "PUT", After: 64 << 10, Duration: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := raw.Save(ctx, packHandle, randomBytes(t, 16<<20))
+	err := backend.SaveBytes(ctx, raw, packHandle, randomBytes(t, 16<<20))
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "i/o timeout") {
 		t.Fatalf("want an i/o timeout before the deadline, got %v (deadline: %v)", err, ctx.Err())
 	}
