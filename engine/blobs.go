@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -78,34 +80,57 @@ func (r *Repository) compress(data []byte, enc *zstd.Encoder) (stored []byte, co
 	return out, true, release
 }
 
-// bufferPool recycles pack buffers: without it a full backup allocates, and
-// the garbage collector clears, one pack-sized buffer per pack. It holds at
-// most as many buffers as can be in use at once.
-type bufferPool struct {
-	free chan []byte
-	size int
+// spoolFiles recycles the temporary files packs are assembled in. The
+// files are unlinked as soon as they are created, so a crash leaves
+// nothing behind.
+type spoolFiles struct {
+	dir  string
+	free chan *os.File
 }
 
-func newBufferPool(n, size int) *bufferPool {
-	return &bufferPool{free: make(chan []byte, n), size: size}
+func newSpoolFiles(dir string, n int) *spoolFiles {
+	return &spoolFiles{dir: dir, free: make(chan *os.File, n)}
 }
 
-func (p *bufferPool) get() []byte {
+func (p *spoolFiles) get() (*os.File, error) {
 	select {
-	case b := <-p.free:
-		return b[:0]
+	case f := <-p.free:
+		return f, nil
 	default:
-		return make([]byte, 0, p.size)
 	}
+	f, err := os.CreateTemp(p.dir, ".mbackup-pack-*")
+	if err != nil {
+		return nil, fmt.Errorf("create pack spool file in %s: %w (set a writable temporary folder)", p.dir, err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-func (p *bufferPool) put(b []byte) {
-	if cap(b) < p.size || cap(b) > 2*p.size {
-		return
+// put empties f and keeps it for the next pack, or closes it.
+func (p *spoolFiles) put(f *os.File) {
+	if err := f.Truncate(0); err == nil {
+		if _, err := f.Seek(0, io.SeekStart); err == nil {
+			select {
+			case p.free <- f:
+				return
+			default:
+			}
+		}
 	}
-	select {
-	case p.free <- b[:0]:
-	default:
+	f.Close()
+}
+
+func (p *spoolFiles) close() {
+	for {
+		select {
+		case f := <-p.free:
+			f.Close()
+		default:
+			return
+		}
 	}
 }
 
@@ -113,23 +138,31 @@ func (p *bufferPool) put(b []byte) {
 type packer struct {
 	typ blob.Type
 	mu  sync.Mutex
-	w   *pack.Writer
+	sp  *pack.Spool
 }
 
 func (p *packer) add(ctx context.Context, r *Repository, id blob.ID, sealed []byte, rawLen int, compressed bool) error {
 	p.mu.Lock()
-	if p.w == nil {
-		if p.typ == blob.Data {
-			p.w = pack.NewWriterBuffer(r.key, r.packBufs.get())
-		} else {
-			// Tree packs fill slowly and stay small for most backups.
-			p.w = pack.NewWriter(r.key, 64<<10)
+	if p.sp == nil {
+		f, err := r.spools.get()
+		if err != nil {
+			p.mu.Unlock()
+			return err
 		}
+		p.sp = pack.NewSpool(r.key, f)
 	}
-	p.w.Add(p.typ, id, sealed, rawLen, compressed)
-	var full *pack.Writer
-	if p.w.Size() >= r.cfg.PackSize {
-		full, p.w = p.w, nil
+	if err := p.sp.Add(p.typ, id, sealed, rawLen, compressed); err != nil {
+		// The spool is in an unknown state: drop it and its blobs.
+		failed := p.sp
+		p.sp = nil
+		p.mu.Unlock()
+		r.idx.failed(failed.Blobs())
+		r.spools.put(failed.File())
+		return err
+	}
+	var full *pack.Spool
+	if p.sp.Size() >= int64(r.cfg.PackSize) {
+		full, p.sp = p.sp, nil
 	}
 	p.mu.Unlock()
 	if full != nil {
@@ -139,15 +172,12 @@ func (p *packer) add(ctx context.Context, r *Repository, id blob.ID, sealed []by
 }
 
 // take removes and returns the current pack, if it holds blobs.
-func (p *packer) take() *pack.Writer {
+func (p *packer) take() *pack.Spool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := p.w
-	p.w = nil
-	if w != nil && w.Count() == 0 {
-		return nil
-	}
-	return w
+	sp := p.sp
+	p.sp = nil
+	return sp
 }
 
 // uploader finalises and uploads packs with a bounded number of workers.
@@ -167,7 +197,7 @@ type uploader struct {
 
 type job struct {
 	seq uint64
-	w   *pack.Writer
+	sp  *pack.Spool
 }
 
 func newUploader(r *Repository, workers int) *uploader {
@@ -183,7 +213,7 @@ func newUploader(r *Repository, workers int) *uploader {
 	return u
 }
 
-func (u *uploader) submit(ctx context.Context, w *pack.Writer) error {
+func (u *uploader) submit(ctx context.Context, sp *pack.Spool) error {
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
@@ -194,11 +224,12 @@ func (u *uploader) submit(ctx context.Context, w *pack.Writer) error {
 	u.inflight[seq] = struct{}{}
 	u.mu.Unlock()
 	select {
-	case u.queue <- job{seq: seq, w: w}:
+	case u.queue <- job{seq: seq, sp: sp}:
 		return nil
 	case <-ctx.Done():
 		u.done(seq)
-		u.r.idx.failed(w.Blobs())
+		u.r.idx.failed(sp.Blobs())
+		u.r.spools.put(sp.File())
 		return ctx.Err()
 	}
 }
@@ -252,13 +283,15 @@ func (u *uploader) work() {
 
 func (u *uploader) upload(j job) {
 	r := u.r
-	blobs := append([]pack.Blob(nil), j.w.Blobs()...)
-	data, id := j.w.Finalize()
+	blobs := j.sp.Blobs()
+	defer r.spools.put(j.sp.File())
 	// Uploads outlive the call that filled the pack: a cancelled backup's
 	// blobs may already be shared with another one in this process.
 	ctx := context.Background()
-	err := r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, data)
-	r.packBufs.put(data)
+	size, id, err := j.sp.Finalize()
+	if err == nil {
+		err = r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, j.sp.File(), size)
+	}
 	if err != nil {
 		err = fmt.Errorf("upload pack %s: %w", id.Short(), err)
 		r.failures.Add(1)
@@ -279,8 +312,8 @@ func (u *uploader) upload(j job) {
 // blob saved before the call is durable and indexed.
 func (r *Repository) Flush(ctx context.Context) error {
 	for _, t := range []blob.Type{blob.Data, blob.Tree} {
-		if w := r.packers[t].take(); w != nil {
-			if err := r.uploads.submit(ctx, w); err != nil {
+		if sp := r.packers[t].take(); sp != nil {
+			if err := r.uploads.submit(ctx, sp); err != nil {
 				return err
 			}
 		}

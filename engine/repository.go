@@ -42,6 +42,9 @@ type Options struct {
 	KDF crypto.KDFParams
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// TempDir holds the (unlinked) files packs are assembled in before
+	// upload (default os.TempDir()).
+	TempDir string
 }
 
 // Repository is an open repository. It is safe for concurrent use.
@@ -65,7 +68,7 @@ type Repository struct {
 	failures atomic.Int64
 	lastErr  atomic.Pointer[error]
 
-	packBufs *bufferPool
+	spools *spoolFiles
 
 	treeCacheOnce sync.Once
 	treeCache     *packCache
@@ -88,6 +91,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
 	}
 }
 
@@ -200,6 +206,7 @@ func (r *Repository) initEncoders() error {
 func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxMemory(256<<20))
 	if err != nil {
 		return nil, err
@@ -214,11 +221,10 @@ func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options
 	return r, nil
 }
 
-// initPackBuffers sizes the pack buffer pool once the pack size is known:
-// one buffer per uploader plus the data pack being filled.
+// initPackBuffers sets up the spool files packs are assembled in: one per
+// uploader plus the packs being filled are kept for reuse.
 func (r *Repository) initPackBuffers() {
-	size := r.cfg.PackSize + r.cfg.PackSize/16
-	r.packBufs = newBufferPool(r.opts.Uploaders+1, size)
+	r.spools = newSpoolFiles(r.opts.TempDir, r.opts.Uploaders+2)
 }
 
 // Config returns the repository's configuration.
@@ -248,6 +254,9 @@ func (r *Repository) compression() Compression {
 func (r *Repository) Close() error {
 	r.closeOnce.Do(func() {
 		r.uploads.close()
+		if r.spools != nil {
+			r.spools.close()
+		}
 		if r.enc != nil {
 			if r.streamEnc != r.enc {
 				_ = r.streamEnc.Close()
@@ -279,7 +288,7 @@ func (r *Repository) AddKey(ctx context.Context, password string) (blob.ID, erro
 		return blob.ID{}, err
 	}
 	id := blob.Hash(data)
-	if err := r.be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: id.String()}, data); err != nil {
+	if err := backend.SaveBytes(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: id.String()}, data); err != nil {
 		return blob.ID{}, fmt.Errorf("add key: %w", err)
 	}
 	return id, nil

@@ -86,7 +86,9 @@ func (r *Repository) SaveStreamWith(ctx context.Context, rd io.Reader, o StreamO
 	nbuf := 2*workers + 1
 	free := make(chan *[]byte, nbuf)
 	for range nbuf {
-		b := make([]byte, 0, r.cfg.MaxChunk)
+		// Room for a typical chunk; the chunker grows a buffer when a
+		// chunk is larger, and the buffer keeps that size for reuse.
+		b := make([]byte, 0, int(r.cfg.MinChunk)+2<<r.cfg.AverageBits)
 		free <- &b
 	}
 	chunks := make(chan chunk, workers)

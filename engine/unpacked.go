@@ -55,7 +55,7 @@ func (r *Repository) unseal(t backend.FileType, sealed []byte) ([]byte, error) {
 }
 
 func (r *Repository) saveSealed(ctx context.Context, h backend.Handle, plain []byte) error {
-	return r.be.Save(ctx, h, r.seal(h.Type, plain))
+	return backend.SaveBytes(ctx, r.be, h, r.seal(h.Type, plain))
 }
 
 func (r *Repository) loadSealed(ctx context.Context, h backend.Handle, checkName bool) ([]byte, error) {
@@ -78,7 +78,7 @@ func (r *Repository) loadSealed(ctx context.Context, h backend.Handle, checkName
 func (r *Repository) SaveUnpacked(ctx context.Context, t backend.FileType, plain []byte) (blob.ID, error) {
 	sealed := r.seal(t, plain)
 	id := blob.Hash(sealed)
-	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, sealed); err != nil {
+	if err := backend.SaveBytes(ctx, r.be, backend.Handle{Type: t, Name: id.String()}, sealed); err != nil {
 		return blob.ID{}, err
 	}
 	return id, nil

@@ -62,7 +62,7 @@ func seedIndexEncodings() [][]byte {
 func save(t *testing.T, be backend.Backend, typ backend.FileType, stored []byte) blob.ID {
 	t.Helper()
 	id := blob.Hash(stored)
-	if err := be.Save(context.Background(), backend.Handle{Type: typ, Name: id.String()}, stored); err != nil {
+	if err := backend.SaveBytes(context.Background(), be, backend.Handle{Type: typ, Name: id.String()}, stored); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { be.Remove(context.Background(), backend.Handle{Type: typ, Name: id.String()}) })
@@ -122,7 +122,7 @@ func FuzzLoadStoredFile(f *testing.F) {
 		}
 		// A file under another file's name is damage.
 		other := blob.Hash(append([]byte("x"), stored...))
-		if err := be.Save(ctx, backend.Handle{Type: backend.SnapshotFile, Name: other.String()}, stored); err != nil {
+		if err := backend.SaveBytes(ctx, be, backend.Handle{Type: backend.SnapshotFile, Name: other.String()}, stored); err != nil {
 			t.Fatal(err)
 		}
 		defer be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: other.String()})
@@ -173,7 +173,7 @@ func FuzzSealedPayload(f *testing.F) {
 		}
 		// Sealed as a snapshot, it must never pass for an index file.
 		h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
-		if err := be.Save(ctx, h, stored); err != nil {
+		if err := backend.SaveBytes(ctx, be, h, stored); err != nil {
 			t.Fatal(err)
 		}
 		defer be.Remove(ctx, h)

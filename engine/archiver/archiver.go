@@ -313,9 +313,10 @@ type workerState struct {
 
 func (a *archiver) worker(ctx context.Context) {
 	cfg := a.repo.Config()
+	// The chunk buffer is allocated by the first large file; most
+	// moodledata files are one small blob.
 	ws := &workerState{
 		small:   make([]byte, cfg.MinChunk+1),
-		chunk:   make([]byte, 0, cfg.MaxChunk),
 		chunker: a.repo.Chunker(nil),
 	}
 	for job := range a.jobs {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,9 +116,12 @@ type FileInfo struct {
 type Backend interface {
 	// Location names the storage for messages, without credentials.
 	Location() string
-	// Save stores data under h atomically. Saving a name that exists
-	// replaces it atomically too (locks are refreshed this way).
-	Save(ctx context.Context, h Handle, data []byte) error
+	// Save stores the size bytes of data under h atomically. Saving a
+	// name that exists replaces it atomically too (locks are refreshed
+	// this way). data is read only during the call, possibly more than
+	// once (retries), which is why it is a ReaderAt: packs are spooled in
+	// temporary files rather than held in memory.
+	Save(ctx context.Context, h Handle, data io.ReaderAt, size int64) error
 	// Load streams length bytes of h starting at offset to fn; length 0
 	// means up to the end. fn may be called again if the read is retried,
 	// so it must not keep state from an earlier call.
@@ -159,6 +163,11 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p) || IsNotExist(err) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// SaveBytes stores a byte slice under h.
+func SaveBytes(ctx context.Context, be Backend, h Handle, data []byte) error {
+	return be.Save(ctx, h, bytes.NewReader(data), int64(len(data)))
 }
 
 // ReadAll loads the whole of h.

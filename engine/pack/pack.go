@@ -85,15 +85,20 @@ func (w *Writer) Blobs() []Blob { return w.blobs }
 // Finalize appends the header and returns the pack's bytes and its ID, the
 // SHA-256 of those bytes.
 func (w *Writer) Finalize() ([]byte, blob.ID) {
-	hdr := make([]byte, 0, 1+len(w.blobs)*entrySize)
+	w.buf = appendHeader(w.buf, w.key, w.blobs)
+	return w.buf, blob.Hash(w.buf)
+}
+
+// appendHeader appends the sealed header of blobs and its length.
+func appendHeader(dst []byte, key *crypto.Key, blobs []Blob) []byte {
+	hdr := make([]byte, 0, 1+len(blobs)*entrySize)
 	hdr = append(hdr, headerVersion)
-	for _, b := range w.blobs {
+	for _, b := range blobs {
 		hdr = appendEntry(hdr, b)
 	}
 	sealedLen := len(hdr) + crypto.Overhead
-	w.buf = w.key.Seal(w.buf, hdr, []byte("pack header"))
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(sealedLen))
-	return w.buf, blob.Hash(w.buf)
+	dst = key.Seal(dst, hdr, []byte("pack header"))
+	return binary.LittleEndian.AppendUint32(dst, uint32(sealedLen))
 }
 
 func appendEntry(dst []byte, b Blob) []byte {

@@ -26,7 +26,7 @@ func (p *pruner) repack(ctx context.Context, ids []blob.ID, packs map[blob.ID]*p
 		}
 		blobs := append([]pack.Blob(nil), w.Blobs()...)
 		data, id := w.Finalize()
-		if err := repo.Backend().Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, data); err != nil {
+		if err := backend.SaveBytes(ctx, repo.Backend(), backend.Handle{Type: backend.PackFile, Name: id.String()}, data); err != nil {
 			return fmt.Errorf("upload repacked pack: %w", err)
 		}
 		out = append(out, index.PackBlobs{ID: id, Blobs: blobs})

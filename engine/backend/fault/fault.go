@@ -150,15 +150,15 @@ func (b *Backend) before(ctx context.Context, op Op, h backend.Handle) (*rule, e
 func (b *Backend) Location() string { return b.be.Location() }
 
 // Save may fail, optionally after storing a torn copy.
-func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
 	r, err := b.before(ctx, Save, h)
 	if err != nil {
-		if r != nil && r.Torn && len(data) > 1 {
-			_ = b.be.Save(ctx, h, data[:len(data)/2])
+		if r != nil && r.Torn && size > 1 {
+			_ = b.be.Save(ctx, h, data, size/2)
 		}
 		return err
 	}
-	return b.be.Save(ctx, h, data)
+	return b.be.Save(ctx, h, data, size)
 }
 
 // Load may fail before reading.

@@ -48,7 +48,7 @@ func (b *Backend) path(h backend.Handle) string {
 
 // Save writes data to a temporary file next to its final name, fsyncs it and
 // renames it into place.
-func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -57,13 +57,13 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save %v: %w", h, err)
 	}
-	if err := writeFileAtomic(dir, final, data); err != nil {
+	if err := writeFileAtomic(dir, final, io.NewSectionReader(data, 0, size)); err != nil {
 		return fmt.Errorf("save %v: %w", h, err)
 	}
 	return nil
 }
 
-func writeFileAtomic(dir, final string, data []byte) (err error) {
+func writeFileAtomic(dir, final string, data io.Reader) (err error) {
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
@@ -79,7 +79,7 @@ func writeFileAtomic(dir, final string, data []byte) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	if _, err = io.Copy(f, data); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

@@ -35,13 +35,17 @@ func New() *Backend { return &Backend{files: make(map[backend.Handle]entry)} }
 func (b *Backend) Location() string { return "mem" }
 
 // Save stores a copy of data.
-func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(io.NewSectionReader(data, 0, size), buf); err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.files[h] = entry{data: bytes.Clone(data), modTime: time.Now()}
+	b.files[h] = entry{data: buf, modTime: time.Now()}
 	return nil
 }
 

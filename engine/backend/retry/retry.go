@@ -91,8 +91,8 @@ func (b *Backend) Location() string { return b.be.Location() }
 
 // Save retries the save; saves are idempotent because names are content
 // hashes or are rewritten whole.
-func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
-	return b.do(ctx, "save", h, func() error { return b.be.Save(ctx, h, data) })
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
+	return b.do(ctx, "save", h, func() error { return b.be.Save(ctx, h, data, size) })
 }
 
 // Load retries the load, calling fn again from the start.

@@ -16,7 +16,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -216,8 +215,8 @@ func (b *Backend) CreateBucket(ctx context.Context) error {
 }
 
 // Save stores data with one PUT.
-func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
-	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), bytes.NewReader(data), int64(len(data)),
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), io.NewSectionReader(data, 0, size), size,
 		minio.PutObjectOptions{
 			ContentType:      "application/octet-stream",
 			DisableMultipart: true,

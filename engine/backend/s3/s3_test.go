@@ -19,7 +19,7 @@ func TestBackendContract(t *testing.T) {
 	ctx := context.Background()
 	h := backend.Handle{Type: backend.PackFile, Name: "ab" + strings.Repeat("0", 62)}
 	data := bytes.Repeat([]byte("0123456789"), 1000)
-	if err := be.Save(ctx, h, data); err != nil {
+	if err := backend.SaveBytes(ctx, be, h, data); err != nil {
 		t.Fatal(err)
 	}
 	got, err := backend.ReadAt(ctx, be, h, 5, 20)
@@ -64,7 +64,7 @@ func TestBadCredentialsArePermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = be.Save(context.Background(), backend.Handle{Type: backend.KeyFile, Name: "k"}, []byte("x"))
+	err = backend.SaveBytes(context.Background(), be, backend.Handle{Type: backend.KeyFile, Name: "k"}, []byte("x"))
 	if err == nil || !backend.IsPermanent(err) {
 		t.Fatalf("wrong secret: %v (permanent=%v)", err, backend.IsPermanent(err))
 	}
