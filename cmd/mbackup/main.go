@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -25,6 +26,12 @@ var (
 )
 
 func main() {
+	// Collect garbage at half the default heap growth, as restic does:
+	// about a sixth less peak memory for a few percent of CPU, on hosts
+	// billed by memory. GOGC still overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -23,7 +23,7 @@ import (
 // each worker holds.
 const (
 	maxGap  = 1 << 20
-	maxRead = 8 << 20
+	maxRead = 4 << 20
 	// maxOpen bounds the files a worker keeps open (file descriptor limits
 	// are often 1024 per process).
 	maxOpen = 64
