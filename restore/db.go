@@ -82,7 +82,7 @@ func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *sn
 		}
 	}()
 	newDB := r.db.WithName(r.plan.New)
-	rd := repo.NewContentReader(ctx, parts.Dump.Content, 8)
+	rd := repo.NewContentReader(ctx, parts.Dump.Content, opts.Fetchers)
 	defer rd.Close()
 	ro := postgres.RestoreOptions{PgRestore: opts.PgRestore, Role: r.plan.Role, Jobs: r.plan.Jobs}
 	if r.spool {

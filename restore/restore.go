@@ -43,6 +43,10 @@ type Options struct {
 	// Jobs is the number of parallel pg_restore jobs for large dumps
 	// (default: the number of CPUs).
 	Jobs int
+	// Fetchers is the number of repository reads in flight for files and
+	// for the dump each (default 4): more hide the latency of remote
+	// storage, fewer save memory (up to 8 MiB each).
+	Fetchers int
 	// TempDir holds the spooled dump of a parallel restore (default
 	// os.TempDir()).
 	TempDir string
@@ -111,6 +115,9 @@ func derivedName(base, suffix string) string {
 func (o *Options) defaults() {
 	if o.Jobs <= 0 {
 		o.Jobs = runtime.GOMAXPROCS(0)
+	}
+	if o.Fetchers <= 0 {
+		o.Fetchers = 4
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -234,7 +241,7 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 			defer wg.Done()
 			opts.progress(Progress{Phase: "files"})
 			staged, fsErr = restorer.Prepare(pctx, repo, *parts.Moodledata, target.Moodledata, restorer.Options{
-				Delete: true, Exclude: excludes(target), Verify: true,
+				Delete: true, Exclude: excludes(target), Verify: true, Workers: opts.Fetchers,
 				Progress: func(p restorer.Progress) {
 					opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 				},

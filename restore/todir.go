@@ -48,7 +48,7 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 			g.Go(func() error {
 				opts.progress(Progress{Phase: "database", BytesTotal: int64(parts.Dump.Size)})
 				err := writeAtomic(filepath.Join(dir, "db.sql"), 0o600, func(w io.Writer) error {
-					rd := repo.NewContentReader(gctx, parts.Dump.Content, 8)
+					rd := repo.NewContentReader(gctx, parts.Dump.Content, opts.Fetchers)
 					defer rd.Close()
 					in := &errReader{r: rd}
 					err := postgres.ToSQL(gctx, opts.PgRestore, in, w)
@@ -69,7 +69,7 @@ func ToDir(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot, 
 	if !opts.DBOnly && parts.Moodledata != nil {
 		g.Go(func() error {
 			st, err := restorer.Restore(gctx, repo, *parts.Moodledata, filepath.Join(dir, "moodledata"), restorer.Options{
-				Delete: true, Verify: true, DryRun: opts.DryRun,
+				Delete: true, Verify: true, DryRun: opts.DryRun, Workers: opts.Fetchers,
 				Progress: func(p restorer.Progress) {
 					opts.progress(Progress{Phase: "files", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 				},

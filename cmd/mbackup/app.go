@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -196,6 +197,10 @@ func (a *app) repository(ctx context.Context) (*engine.Repository, *config.Confi
 		return nil, nil, err
 	}
 	repo, err := engine.Open(ctx, be, pw.Value(), a.engineOptions(cfg))
+	// The key derivation just used 32 MiB that are garbage now: hand them
+	// back to the operating system rather than carry them as resident
+	// memory through the whole command.
+	debug.FreeOSMemory()
 	if err != nil {
 		if strings.Contains(err.Error(), engine.ErrWrongPassword.Error()) {
 			return nil, nil, fmt.Errorf("%w (check repository.password_file / password_env in %s)", err, cfg.File)

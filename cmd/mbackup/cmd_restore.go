@@ -114,7 +114,8 @@ func (a *app) runRestore(ctx context.Context, envName string, f restoreFlags) er
 	if err != nil {
 		return err
 	}
-	opts := restore.Options{DBOnly: f.dbOnly, FilesOnly: f.filesOnly, DryRun: f.dryRun, Jobs: f.jobs, Log: a.log}
+	opts := restore.Options{DBOnly: f.dbOnly, FilesOnly: f.filesOnly, DryRun: f.dryRun, Jobs: f.jobs, Log: a.log,
+		Fetchers: a.engineOptions(cfg).Uploaders}
 	bar := a.newProgress("restoring", -1, true)
 	opts.Progress = func(p restore.Progress) {
 		bar.describe(p.Phase)
