@@ -11,6 +11,7 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mbackup/mbackup/engine"
@@ -38,22 +39,33 @@ func profiled(dir, name string, stdout io.Writer, fn func(progress func(phase st
 	}
 	stopPeak := watchPeakHeap()
 	start := time.Now()
-	var phases []string
-	last, lastAt := "", start
+	// Phases may overlap (the files are copied while the dump runs): keep
+	// each phase's first and last report, in order of first appearance.
+	var (
+		mu    sync.Mutex
+		order []string
+		spans = map[string][2]time.Duration{}
+	)
 	progress := func(phase string) {
-		if phase != last {
-			if last != "" {
-				phases = append(phases, fmt.Sprintf("%s %.2fs", last, time.Since(lastAt).Seconds()))
-			}
-			last, lastAt = phase, time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Since(start)
+		sp, ok := spans[phase]
+		if !ok {
+			order = append(order, phase)
+			sp[0] = now
 		}
+		sp[1] = now
+		spans[phase] = sp
 	}
 	summary, err := fn(progress)
 	pprof.StopCPUProfile()
 	elapsed := time.Since(start)
 	peak, peakProfile := stopPeak()
-	if last != "" {
-		phases = append(phases, fmt.Sprintf("%s %.2fs", last, time.Since(lastAt).Seconds()))
+	var phases []string
+	for _, ph := range order {
+		sp := spans[ph]
+		phases = append(phases, fmt.Sprintf("%s %.2f–%.2fs", ph, sp[0].Seconds(), sp[1].Seconds()))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
