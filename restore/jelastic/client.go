@@ -160,6 +160,11 @@ func (c *Client) do(ctx context.Context, req Request) (*envelope, error) {
 			}
 			return env, nil
 		}
+		if err := ctx.Err(); err != nil {
+			// The caller gave up; whatever the server answered meanwhile
+			// is not the news.
+			return nil, &TransportError{Method: req.Method, URL: terr.URL, Err: err}
+		}
 		retry := class == retryIfUnsent || class == retryIfIdempotent && req.Idempotent
 		if !retry || attempt >= attempts {
 			return nil, terr
