@@ -34,11 +34,10 @@ type format struct {
 	dir  bool     // directory format: dumped to a folder, archived as files
 	repo *engine.Repository
 	// results
-	size1, size2   int64
-	added2         int64
-	dumpTime       time.Duration
-	restore        map[string]time.Duration
-	restoreCommand map[string][]string
+	size1, size2 int64
+	added2       int64
+	dumpTime     time.Duration
+	restore      map[string]time.Duration
 }
 
 func main() {
