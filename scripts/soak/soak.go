@@ -49,8 +49,14 @@ type Result struct {
 	BackupsOK, BackupsFailed int
 	FailedReasons            map[string]int
 	Prunes, PrunesFailed     int
-	Forgotten                int
-	PackBytesFreed           int64
+	PruneFailures            []string
+	// LeftoverLocks are lock files still there at the end, although
+	// every session ended; FinalPending are marks the last prune could
+	// not sweep because of them.
+	LeftoverLocks  []string
+	FinalPending   int
+	Forgotten      int
+	PackBytesFreed int64
 
 	Requests       int            // S3 requests through the proxy
 	ProxyFaults    map[string]int // by kind
@@ -332,6 +338,7 @@ func (s *soak) loop(ctx context.Context) error {
 		s.res.Forgotten += len(r.forgotten)
 		if r.err != nil {
 			s.res.PrunesFailed++
+			s.res.PruneFailures = append(s.res.PruneFailures, r.err.Error())
 			s.logf("prune failed: %v", r.err)
 			return
 		}
@@ -438,12 +445,21 @@ func (s *soak) final(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st, err := prune.Run(ctx, s.pruneR, prune.Options{}); err != nil {
+	locks, err := s.repo.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		s.res.LeftoverLocks = append(s.res.LeftoverLocks, fmt.Sprintf("%s %s (%s, written %v ago)", l.Kind, l.Name[:8], l.Description, time.Since(l.ModTime).Round(time.Second)))
+	}
+	st, err := prune.Run(ctx, s.pruneR, prune.Options{})
+	if err != nil {
 		s.res.PrunesFailed++
-		return fmt.Errorf("final prune: %w", err)
+		s.res.PruneFailures = append(s.res.PruneFailures, "final: "+err.Error())
 	} else {
 		s.res.Prunes++
 		s.res.PackBytesFreed += st.FreedBytes
+		s.res.FinalPending = st.PendingTombstones
 	}
 	res, err := checker.Check(ctx, s.repo, checker.Options{ReadData: true})
 	if err != nil {
@@ -637,6 +653,15 @@ func (r *Result) print(w io.Writer) {
 	}
 	if len(r.FailedReasons) > 0 {
 		fmt.Fprintf(w, "  failed backups by cause: %s\n", mapList(r.FailedReasons))
+	}
+	for _, f := range r.PruneFailures {
+		fmt.Fprintf(w, "  failed prune: %s\n", f)
+	}
+	if len(r.LeftoverLocks) > 0 || r.FinalPending > 0 {
+		fmt.Fprintf(w, "  at the end, with every session ended: %d lock file(s) left, %d mark(s) the last prune could not sweep\n", len(r.LeftoverLocks), r.FinalPending)
+		for _, l := range r.LeftoverLocks {
+			fmt.Fprintf(w, "    lock: %s\n", l)
+		}
 	}
 }
 
