@@ -25,11 +25,12 @@ const writeIndexEvery = 64
 // masterIndex is the repository-wide view of which blobs exist: the merged
 // index files, plus blobs in packs this process is assembling or uploading.
 type masterIndex struct {
-	mu        sync.RWMutex
-	idx       *index.Index
-	files     blob.Set             // index files merged into idx
-	pending   map[blob.ID]struct{} // in open or uploading packs
-	unwritten []index.PackBlobs    // uploaded, in no index file yet
+	mu         sync.RWMutex
+	idx        *index.Index
+	files      blob.Set             // index files merged into idx
+	superseded blob.Set             // index files some merged file supersedes
+	pending    map[blob.ID]struct{} // in open or uploading packs
+	unwritten  []index.PackBlobs    // uploaded, in no index file yet
 
 	// writeMu serialises index writes with rebuilds, so a rebuild never
 	// misses a file written while it ran.
@@ -37,7 +38,7 @@ type masterIndex struct {
 }
 
 func newMasterIndex() *masterIndex {
-	return &masterIndex{idx: index.New(), files: blob.NewSet(), pending: make(map[blob.ID]struct{})}
+	return &masterIndex{idx: index.New(), files: blob.NewSet(), superseded: blob.NewSet(), pending: make(map[blob.ID]struct{})}
 }
 
 // reserve claims id for storing. It returns false when the blob exists or
@@ -160,36 +161,64 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	listedSet := blob.NewSet(listed...)
 	m.mu.RLock()
 	rebuild := false
-	var fresh []blob.ID
 	for id := range m.files {
 		if !listedSet.Has(id) {
 			rebuild = true
 			break
 		}
 	}
-	for _, id := range listed {
-		if rebuild || !m.files.Has(id) {
-			fresh = append(fresh, id)
-		}
-	}
+	known := m.files
+	skip := m.superseded
 	m.mu.RUnlock()
-
+	fresh := freshFiles(listed, known, skip, rebuild)
 	files, err := r.loadIndexFiles(ctx, fresh)
 	if err != nil {
 		return err
+	}
+	// A file that a newer one supersedes is ignored even if it still
+	// exists: prune deleted it, but a delayed retry of an old upload can
+	// bring it back, and its entries would resurrect packs marked for
+	// deletion.
+	newlySuperseded := blob.NewSet()
+	for _, f := range files {
+		for _, id := range f.Supersedes {
+			newlySuperseded.Insert(id)
+		}
+	}
+	if !rebuild {
+		for id := range newlySuperseded {
+			if known.Has(id) {
+				// Something merged must go: start over from all files.
+				rebuild = true
+				fresh = freshFiles(listed, known, nil, true)
+				if files, err = r.loadIndexFiles(ctx, fresh); err != nil {
+					return err
+				}
+				break
+			}
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if rebuild {
 		m.idx = index.New()
 		m.files = blob.NewSet()
+		m.superseded = blob.NewSet()
 		for _, p := range m.unwritten {
 			for _, b := range p.Blobs {
 				m.idx.Add(p.ID, b)
 			}
 		}
 	}
+	for _, f := range files {
+		for _, id := range f.Supersedes {
+			m.superseded.Insert(id)
+		}
+	}
 	for i, f := range files {
+		if m.superseded.Has(fresh[i]) {
+			continue
+		}
 		for _, p := range f.Packs {
 			for _, b := range p.Blobs {
 				m.idx.Add(p.ID, b)
@@ -200,7 +229,27 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	return nil
 }
 
-// loadIndexFiles fetches and decodes index files in parallel.
+// freshFiles returns the listed index files to load: all of them for a
+// rebuild, else those neither merged nor known to be superseded.
+func freshFiles(listed []blob.ID, known, superseded blob.Set, all bool) []blob.ID {
+	var out []blob.ID
+	for _, id := range listed {
+		if all || !known.Has(id) && !superseded.Has(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// SupersededIndexFiles returns the index files that merged files declare
+// they supersede. Prune deletes those that still exist.
+func (r *Repository) SupersededIndexFiles() blob.Set {
+	m := r.idx
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return blob.NewSet(m.superseded.List()...)
+}
+
 func (r *Repository) loadIndexFiles(ctx context.Context, ids []blob.ID) ([]*index.File, error) {
 	files := make([]*index.File, len(ids))
 	g, ctx := errgroup.WithContext(ctx)

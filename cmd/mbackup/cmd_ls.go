@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mbackup/mbackup/engine"
+	"github.com/mbackup/mbackup/engine/backend"
 	"github.com/mbackup/mbackup/engine/blob"
 	"github.com/mbackup/mbackup/engine/tree"
 	"github.com/mbackup/mbackup/snapshot"
@@ -142,7 +144,12 @@ func (a *app) resolveSnapshot(ctx context.Context, repo *engine.Repository, env,
 	}
 	id, err := repo.FindSnapshot(ctx, ref)
 	if err != nil {
-		return nil, &usageError{err}
+		// A wrong or ambiguous ID is the operator's to fix; a storage
+		// failure is not.
+		if backend.IsNotExist(err) || errors.Is(err, engine.ErrAmbiguous) || len(ref) < 4 {
+			return nil, &usageError{err}
+		}
+		return nil, err
 	}
 	sn, err := snapshot.Load(ctx, repo, id)
 	if err != nil {

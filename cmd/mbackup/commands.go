@@ -15,6 +15,7 @@ func (a *app) commands() []*cobra.Command {
 		a.pruneCommand(),
 		a.checkCommand(),
 		a.keyCommand(),
+		a.repairCommand(),
 		a.serveCommand(),
 		a.statusCommand(),
 		a.muninCommand(),

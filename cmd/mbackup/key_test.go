@@ -52,3 +52,32 @@ func TestKeys(t *testing.T) {
 		t.Errorf("backup with the second password: %d %s", code, stderr)
 	}
 }
+
+// TestRepairIndex damages the only index file; check names it, repair
+// rebuilds the index from the packs, and the snapshot restores.
+func TestRepairIndex(t *testing.T) {
+	env := snapshottest.NewEnv(t, "site-r", moodlegen.Tiny())
+	f := newFleet(t, []*snapshottest.Env{env}, "off", "", "")
+	if code, _, stderr := f.mbackup(t, "backup", "site-r"); code != 0 {
+		t.Fatalf("backup: %d %s", code, stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(f.repo, "index", "*"))
+	if len(files) != 1 {
+		t.Fatalf("%d index files, want 1", len(files))
+	}
+	os.WriteFile(files[0], []byte("garbage"), 0o600)
+	code, _, stderr := f.mbackup(t, "check")
+	if code != 1 || !strings.Contains(stderr, filepath.Base(files[0])[:8]) {
+		t.Fatalf("check on a damaged index: exit %d %q", code, stderr)
+	}
+	if code, _, stderr := f.mbackup(t, "repair", "index"); code != 0 {
+		t.Fatalf("repair index: %d %s", code, stderr)
+	}
+	if code, _, stderr := f.mbackup(t, "check", "--read-data"); code != 0 {
+		t.Fatalf("check after repair: %d %s", code, stderr)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if code, _, stderr := f.mbackup(t, "restore", "site-r", "--target-dir", dir); code != 0 {
+		t.Fatalf("restore after repair: %d %s", code, stderr)
+	}
+}

@@ -200,3 +200,26 @@ func ReadAtInto(ctx context.Context, be Backend, h Handle, offset int64, buf []b
 	}
 	return buf, nil
 }
+
+// TempCleaner is implemented by backends whose interrupted saves can leave
+// temporary files behind (the local folder).
+type TempCleaner interface {
+	// CleanTemp removes temporary files older than age, and returns how
+	// many it removed. Younger ones may belong to saves in progress.
+	CleanTemp(age time.Duration) (int, error)
+}
+
+// AsTempCleaner finds a TempCleaner in be or in the backends it wraps
+// (wrappers expose them with an Unwrap method).
+func AsTempCleaner(be Backend) (TempCleaner, bool) {
+	for {
+		if c, ok := be.(TempCleaner); ok {
+			return c, true
+		}
+		u, ok := be.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		be = u.Unwrap()
+	}
+}

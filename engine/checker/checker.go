@@ -28,6 +28,7 @@ import (
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/engine/backend"
 	"github.com/mbackup/mbackup/engine/blob"
+	"github.com/mbackup/mbackup/engine/index"
 	"github.com/mbackup/mbackup/engine/pack"
 	"github.com/mbackup/mbackup/engine/tree"
 )
@@ -206,6 +207,24 @@ func Check(ctx context.Context, repo *engine.Repository, opts Options) (*Result,
 	return c.res, nil
 }
 
+// reported reports whether a snapshot is already listed as damaged.
+func (c *checker) reported(id blob.ID) bool {
+	for _, d := range c.res.DamagedSnapshots {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// displayPath names a path inside a snapshot for messages.
+func displayPath(p string) string {
+	if p == "" {
+		return "the snapshot's root"
+	}
+	return p
+}
+
 func (c *checker) errorf(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -224,18 +243,47 @@ func (c *checker) checkIndex(ctx context.Context) error {
 	}
 	c.res.IndexFiles = len(ids)
 	missing := make(map[blob.ID]bool)
+	files := make([]*index.File, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, id := range ids {
+	for i, id := range ids {
 		g.Go(func() error {
 			f, err := c.repo.LoadIndexFile(gctx, id)
 			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
 				}
-				c.errorf("index file %s is unreadable: %v", id.Short(), err)
+				c.errorf("index file %s is unreadable: %v (mbackup repair index rebuilds the index from the packs)", id.Short(), err)
 				return nil
 			}
+			files[i] = f
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Files superseded by another one are leftovers of a prune, ignored by
+	// every reader; prune deletes them.
+	superseded := blob.NewSet()
+	for _, f := range files {
+		if f != nil {
+			for _, id := range f.Supersedes {
+				superseded.Insert(id)
+			}
+		}
+	}
+	nsup := 0
+	for i, id := range ids {
+		f := files[i]
+		if f == nil {
+			continue
+		}
+		if superseded.Has(id) {
+			nsup++
+			continue
+		}
+		func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			for _, p := range f.Packs {
@@ -251,11 +299,10 @@ func (c *checker) checkIndex(ctx context.Context) error {
 					c.indexedIn[p.ID] = append(c.indexedIn[p.ID], b.ID)
 				}
 			}
-			return nil
-		})
+		}()
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	if nsup > 0 {
+		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%d superseded index files are left over (ignored; prune removes them)", nsup))
 	}
 	for p := range missing {
 		c.errorf("pack %s is indexed but missing from storage", p.Short())
@@ -295,7 +342,7 @@ func (c *checker) checkSnapshots(ctx context.Context, sns []*engine.Snapshot, da
 		}
 		referenced.Insert(id)
 		if damaged != nil && damaged.Has(id) {
-			problem[id] = fmt.Sprintf("tree of %s is damaged", p)
+			problem[id] = fmt.Sprintf("tree of %s is damaged", displayPath(p))
 			return problem[id], nil
 		}
 		if _, ok := c.repo.Lookup(id); !ok && c.inMarked(ctx, id) {
@@ -304,7 +351,7 @@ func (c *checker) checkSnapshots(ctx context.Context, sns []*engine.Snapshot, da
 		}
 		t, err := c.repo.LoadTree(ctx, id)
 		if err != nil {
-			problem[id] = fmt.Sprintf("tree of %s unreadable: %v", p, err)
+			problem[id] = fmt.Sprintf("tree of %s unreadable: %v", displayPath(p), err)
 			return problem[id], nil
 		}
 		if damaged == nil {
@@ -354,7 +401,7 @@ func (c *checker) checkSnapshots(ctx context.Context, sns []*engine.Snapshot, da
 		if err != nil {
 			return nil, err
 		}
-		if msg != "" {
+		if msg != "" && !c.reported(sn.ID()) {
 			c.errorf("snapshot %s (%s, %s) is damaged: %s", sn.ID().Short(), sn.Source, sn.Time.Format(time.RFC3339), msg)
 			c.res.DamagedSnapshots = append(c.res.DamagedSnapshots, DamagedSnapshot{ID: sn.ID(), Source: sn.Source, Time: sn.Time, Reason: msg})
 		}

@@ -94,6 +94,15 @@ func Run(ctx context.Context, repo *engine.Repository, opts Options) (*Stats, er
 	if err := p.mark(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	if c, ok := backend.AsTempCleaner(repo.Backend()); ok && !opts.DryRun {
+		// Temporary files of saves killed mid-way; an hour is far longer
+		// than any save in progress takes.
+		n, err := c.CleanTemp(time.Hour)
+		if err != nil {
+			opts.Log.Warn("prune: removing leftover temporary files failed", "err", err)
+		}
+		p.st.DeletedObjects += n
+	}
 	p.st.Duration = time.Since(start)
 	return &p.st, nil
 }
@@ -269,7 +278,20 @@ func (p *pruner) mark(ctx context.Context) error {
 		}
 		p.st.Recovered += len(recovered)
 	}
+	// The index files read are replaced below; superseded files that
+	// came back (a late retry of an old upload) go with them.
 	readFiles := repo.IndexFiles()
+	var zombies []blob.ID
+	superseded := repo.SupersededIndexFiles()
+	if err := repo.List(ctx, backend.IndexFile, func(id blob.ID, _ int64) error {
+		if superseded.Has(id) {
+			zombies = append(zombies, id)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	readFiles = append(readFiles, zombies...)
 	pendingPacks := blob.NewSet()
 	for _, t := range ts {
 		for _, id := range t.Packs {
@@ -352,6 +374,12 @@ func (p *pruner) mark(ctx context.Context) error {
 		return nil
 	}
 	if len(marked) == 0 && len(repack) == 0 {
+		for _, id := range zombies {
+			if err := repo.Backend().Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()}); err != nil {
+				return err
+			}
+			p.st.DeletedObjects++
+		}
 		p.phase("nothing to delete")
 		return nil
 	}

@@ -453,3 +453,51 @@ func churn(dir string, rng *rand.Rand, w, round int) error {
 	}
 	return nil
 }
+
+// A late retry of an old upload can bring back an index file that prune
+// replaced; it must not resurrect the packs prune deleted.
+func TestSupersededIndexFileComingBack(t *testing.T) {
+	be := localBackend(t)
+	r := newRepo(t, be)
+	dirA, _ := build(t, 7, 40)
+	dirB, wantB := build(t, 8, 40)
+	a := mustBackup(t, r, dirA, "a")
+	b := mustBackup(t, r, dirB, "b")
+	ctx := context.Background()
+	old := map[string][]byte{}
+	be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
+		data, err := backend.ReadAll(ctx, be, backend.Handle{Type: backend.IndexFile, Name: fi.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[fi.Name] = data
+		return nil
+	})
+	r.RemoveSnapshot(ctx, a)
+	if _, err := prune.Run(ctx, open(t, be), prune.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range old {
+		if err := backend.SaveBytes(ctx, be, backend.Handle{Type: backend.IndexFile, Name: name}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := mustCheck(t, open(t, be))
+	if res.UnindexedPacks != 0 || !strings.Contains(strings.Join(res.Notes, " "), "superseded") {
+		t.Errorf("check after the old index came back: %+v", res)
+	}
+	mustRestore(t, open(t, be), b, wantB)
+	if _, err := prune.Run(ctx, open(t, be), prune.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
+		if _, ok := old[fi.Name]; ok {
+			n++
+		}
+		return nil
+	})
+	if n != 0 {
+		t.Errorf("%d superseded index files left after the next prune", n)
+	}
+}

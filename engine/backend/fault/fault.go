@@ -146,6 +146,9 @@ func (b *Backend) before(ctx context.Context, op Op, h backend.Handle) (*rule, e
 	return r, ErrInjected
 }
 
+// Unwrap returns the wrapped backend.
+func (b *Backend) Unwrap() backend.Backend { return b.be }
+
 // Location returns the wrapped location.
 func (b *Backend) Location() string { return b.be.Location() }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mbackup/mbackup/engine/backend"
 )
@@ -205,18 +206,33 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 	return nil
 }
 
-// Clean removes temporary files left behind by a crash. It must only run
-// when no other process writes to the repository.
-func (b *Backend) Clean() error {
-	return filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+// CleanTemp removes temporary files older than age, left behind by saves
+// that were interrupted (a killed process). Younger ones may belong to
+// saves in progress, here or in another process.
+func (b *Backend) CleanTemp(age time.Duration) (int, error) {
+	n := 0
+	cutoff := time.Now().Add(-age)
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			return err
 		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
-			return os.Remove(p)
+		if d.IsDir() || !strings.HasPrefix(d.Name(), ".") || !strings.Contains(d.Name(), ".tmp-") {
+			return nil
 		}
+		fi, err := d.Info()
+		if err != nil || fi.ModTime().After(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
 		return nil
 	})
+	return n, err
 }
 
 // Close does nothing; it exists to satisfy backend.Backend.
