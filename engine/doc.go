@@ -26,8 +26,10 @@
 //	locks/<id>        sealed announcements of running writers and prunes
 //	tombstones/<id>   sealed lists of packs that prune marked for deletion
 //
-// Every file except the key files is sealed under the master key, and every
-// file except config and locks is named by the SHA-256 of its stored bytes.
+// Every file except the key files is sealed under the master key. Index,
+// snapshot, tombstone and key files are named by the SHA-256 of their
+// stored bytes; packs by the SHA-256 of their sealed header, which commits to
+// every blob in them (package pack).
 //
 // # Writing and crash safety
 //

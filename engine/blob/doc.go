@@ -5,7 +5,8 @@
 // A blob's ID is a keyed hash of its plaintext (see package crypto), so equal
 // content gets equal IDs inside one repository, which is what deduplication
 // rests on, while the storage provider cannot confirm that a repository holds
-// some known content. Repository files (packs, indexes, snapshots) are named
-// by the SHA-256 of their stored, encrypted bytes, so anyone can check a file
-// against its name without the key.
+// some known content. Repository files (indexes, snapshots) are named by the
+// SHA-256 of their stored, encrypted bytes, so a file can be checked against
+// its name without the key; packs by the SHA-256 of their sealed header,
+// which commits to every blob in them (see package pack).
 package blob

@@ -465,8 +465,8 @@ func (c *checker) readPack(ctx context.Context, id blob.ID) ([]blob.ID, int64, e
 		return c.indexedBlobs(id), 0, nil
 	}
 	n := int64(len(data))
-	if blob.Hash(data) != id {
-		c.damage(id, fmt.Sprintf("pack %s is damaged: its content does not match its name", id.Short()))
+	if got, err := pack.ID(data); err != nil || got != id {
+		c.damage(id, fmt.Sprintf("pack %s is damaged: its header does not match its name", id.Short()))
 	}
 	hdr, err := pack.ParseHeader(c.repo.Key(), data)
 	if err != nil {

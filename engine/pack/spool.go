@@ -2,9 +2,7 @@ package pack
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"os"
 
 	"github.com/mbackup/mbackup/engine/blob"
@@ -14,19 +12,18 @@ import (
 // Spool assembles a pack in a temporary file: while a pack fills up and
 // waits for its upload, its bytes sit in the page cache rather than in the
 // process's memory, so memory does not grow with the pack size or the
-// number of uploads in flight. The pack's ID is hashed as it is written.
+// number of uploads in flight.
 type Spool struct {
 	key   *crypto.Key
 	f     *os.File
 	w     *bufio.Writer
-	sha   hash.Hash
 	size  int64
 	blobs []Blob
 }
 
 // NewSpool starts a pack in f, which must be empty and at offset 0.
 func NewSpool(key *crypto.Key, f *os.File) *Spool {
-	return &Spool{key: key, f: f, w: bufio.NewWriterSize(f, 64<<10), sha: sha256.New()}
+	return &Spool{key: key, f: f, w: bufio.NewWriterSize(f, 64<<10)}
 }
 
 // Add appends an already sealed blob.
@@ -34,7 +31,6 @@ func (s *Spool) Add(t blob.Type, id blob.ID, sealed []byte, rawLength int, compr
 	if _, err := s.w.Write(sealed); err != nil {
 		return fmt.Errorf("spool pack: %w", err)
 	}
-	s.sha.Write(sealed)
 	s.blobs = append(s.blobs, Blob{
 		Type: t, ID: id, Offset: uint32(s.size), Length: uint32(len(sealed)),
 		RawLength: uint32(rawLength), Compressed: compressed,
@@ -65,9 +61,6 @@ func (s *Spool) Finalize() (int64, blob.ID, error) {
 	if err := s.w.Flush(); err != nil {
 		return 0, blob.ID{}, fmt.Errorf("spool pack: %w", err)
 	}
-	s.sha.Write(tail)
 	s.size += int64(len(tail))
-	var id blob.ID
-	s.sha.Sum(id[:0])
-	return s.size, id, nil
+	return s.size, blob.Hash(tail), nil
 }
