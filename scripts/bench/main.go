@@ -30,6 +30,9 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 var errMeasurementFailed = errors.New("some measurements failed (see the table)")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == reapArg {
+		os.Exit(reap(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

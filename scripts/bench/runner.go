@@ -139,8 +139,30 @@ func (r *runner) run(ctx context.Context, s step) (usage, []byte, error) {
 	}
 	defer closeAll()
 	stdout := &tailBuffer{max: 1 << 20, keepHead: true}
+	self, err := os.Executable()
+	if err != nil {
+		return usage{}, nil, err
+	}
+	reports := make([]*os.File, len(s))
+	var reportWriters []*os.File // the reapers' ends, closed once started
+	defer func() {
+		for _, f := range reports {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+	}()
 	for i, c := range s {
-		cmd := exec.CommandContext(ctx, c.args[0], c.args[1:]...)
+		// Every tool runs under a fresh reaper (see reap.go) that reports
+		// its rusage on a pipe.
+		cmd := exec.CommandContext(ctx, self, append([]string{reapArg}, c.args...)...)
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return usage{}, nil, err
+		}
+		reports[i] = pr
+		cmd.ExtraFiles = []*os.File{pw}
+		reportWriters = append(reportWriters, pw)
 		cmd.Dir = c.dir
 		cmd.Env = append(os.Environ(), c.env...)
 		// Pdeathsig: if the harness itself is killed, its children die too.
@@ -187,6 +209,12 @@ func (r *runner) run(ctx context.Context, s step) (usage, []byte, error) {
 	var started []int
 	var startErr error
 	for i, cmd := range cmds {
+		// The reaper would start and then fail to run a missing tool;
+		// find it first so the error names the tool, not the reaper.
+		if _, err := exec.LookPath(s[i].args[0]); err != nil {
+			startErr = &stepError{cmd: r.scrub(s[i].String()), err: fmt.Errorf("start: %w", err)}
+			break
+		}
 		if err := cmd.Start(); err != nil {
 			startErr = &stepError{cmd: r.scrub(s[i].String()), err: fmt.Errorf("start: %w", err)}
 			break
@@ -195,7 +223,7 @@ func (r *runner) run(ctx context.Context, s step) (usage, []byte, error) {
 	}
 	// The children hold their own copies of the pipe ends; ours must go so
 	// that readers see EOF when writers exit.
-	for _, f := range parentEnds {
+	for _, f := range append(parentEnds, reportWriters...) {
 		_ = f.Close()
 	}
 	if startErr != nil {
@@ -213,14 +241,14 @@ func (r *runner) run(ctx context.Context, s step) (usage, []byte, error) {
 		go func() {
 			defer wg.Done()
 			err := cmds[i].Wait()
+			var ut, st, rss int64
+			_, scanErr := fmt.Fscan(reports[i], &ut, &st, &rss)
 			mu.Lock()
 			defer mu.Unlock()
-			if ps := cmds[i].ProcessState; ps != nil {
-				if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-					u.User += time.Duration(ru.Utime.Nano())
-					u.Sys += time.Duration(ru.Stime.Nano())
-					u.MaxRSS = max(u.MaxRSS, ru.Maxrss*1024) // Linux reports KiB
-				}
+			if scanErr == nil {
+				u.User += time.Duration(ut) * time.Microsecond
+				u.Sys += time.Duration(st) * time.Microsecond
+				u.MaxRSS = max(u.MaxRSS, rss*1024) // Linux reports KiB
 			}
 			if err != nil {
 				errs[i] = err

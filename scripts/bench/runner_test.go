@@ -158,3 +158,30 @@ func TestTailBuffer(t *testing.T) {
 		t.Errorf("head = %q, want the first 5 bytes %q", got, "abcde")
 	}
 }
+
+// TestMain lets the test binary serve as the reaper, as the harness binary
+// does in main.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == reapArg {
+		os.Exit(reap(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// A tool's peak RSS is its own, not the harness's: Linux carries the
+// parent's resident set into a forked child's peak across exec.
+func TestRunnerRSSExcludesHarness(t *testing.T) {
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	r := &runner{timeout: time.Minute}
+	u, _, err := r.run(context.Background(), step{sh("true")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.MaxRSS > 64<<20 {
+		t.Errorf("max RSS of sh -c true = %d MiB with a 256 MiB harness: the harness's memory leaks into the figure", u.MaxRSS>>20)
+	}
+	_ = ballast[len(ballast)-1]
+}

@@ -76,6 +76,7 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		opts.SnapshotTaken()
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := d.Cmd(ctx, prog, "--format=custom", "--compress=0", "--snapshot="+snapshot, "--no-password")
@@ -103,6 +104,10 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		info.RowCounts, countErr = RowCounts(ctx, tx)
 	}
 	switch {
+	case parent.Err() != nil && (waitErr != nil || consumeErr != nil):
+		// Our caller gave up and exec killed pg_dump: say so, rather
+		// than reporting the kill as the dump's own failure.
+		return nil, fmt.Errorf("dump %s: %w", d, context.Cause(parent))
 	case waitErr != nil && consumeErr == nil:
 		return nil, fmt.Errorf("pg_dump of %s failed (%v): %s", d, waitErr, stderr.summary())
 	case consumeErr != nil:
