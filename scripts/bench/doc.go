@@ -11,7 +11,9 @@
 // day 2 that is verified against the source. Per tool, backend and phase it
 // records wall time, CPU time (user + system of every process of the phase,
 // from the rusage the kernel reports when each is reaped), peak RSS (the
-// largest resident set of any one process) and repository size, and prints
+// largest resident set of any one process; each runs under a small reaper
+// process, see reap.go, so the harness's own memory is not counted) and
+// repository size, and prints
 // one markdown table plus the ratios mbackup / best other tool. --repeat
 // runs everything again on regenerated data and reports medians, for a
 // machine that is not quiet.

@@ -13,14 +13,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"syscall"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mbackup/mbackup/engine"
@@ -209,10 +210,17 @@ func pruneFigure(args []string) error {
 	if err != nil {
 		return fmt.Errorf("prune child: %w", err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	fmt.Printf("| snapshots | environments | blobs | packs | prune | peak memory (maxrss) | result |\n|---|---|---|---|---|---|---|\n")
+	// The child reports its own peak (VmHWM) on the first line: its
+	// rusage maxrss would start at this process's resident set, which
+	// Linux carries into a forked child's peak across exec.
+	hwm, result, _ := strings.Cut(string(out), "\n")
+	kib, err := strconv.ParseInt(hwm, 10, 64)
+	if err != nil {
+		return fmt.Errorf("prune child: bad report %q", out)
+	}
+	fmt.Printf("| snapshots | environments | blobs | packs | prune CPU | peak memory (VmHWM) | result |\n|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d (%d forgotten) | %d | %d | %d | %s | %.0f MiB | %s |\n", len(sns), len(sns)/2, *envs, st.Blobs, st.Packs,
-		cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime(), float64(ru.Maxrss)/1024, out)
+		cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime(), float64(kib)/1024, result)
 	return nil
 }
 
@@ -232,8 +240,26 @@ func pruneChild(dir string) error {
 	if err != nil {
 		return err
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Printf("%s wall, deleted %d packs, repacked %d, freed %.1f MiB", time.Since(start).Round(10*time.Millisecond), st.DeletedPacks, st.Repacked, float64(st.FreedBytes)/(1<<20))
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d\n%s wall, deleted %d packs, repacked %d, freed %.1f MiB", hwm, time.Since(start).Round(10*time.Millisecond), st.DeletedPacks, st.Repacked, float64(st.FreedBytes)/(1<<20))
 	return nil
+}
+
+// peakRSS returns this process's peak resident set in KiB (VmHWM): unlike
+// getrusage's maxrss it counts only this program's memory, not a parent's
+// resident set inherited at fork.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
 }
