@@ -71,9 +71,6 @@ func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *sn
 	if err := r.dropLeftovers(ctx, opts); err != nil {
 		return 0, err
 	}
-	if err := r.db.Create(ctx, r.plan.New, r.facts); err != nil {
-		return 0, err
-	}
 	defer func() {
 		if err != nil {
 			if derr := r.drop(context.WithoutCancel(ctx)); derr != nil {
@@ -81,6 +78,14 @@ func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *sn
 			}
 		}
 	}()
+	// Not cancelled half-way: the server may finish a CREATE DATABASE
+	// whose client gave up, after our DROP ran, and leave it behind.
+	if err := r.db.Create(context.WithoutCancel(ctx), r.plan.New, r.facts); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	newDB := r.db.WithName(r.plan.New)
 	rd := repo.NewContentReader(ctx, parts.Dump.Content, opts.Fetchers)
 	defer rd.Close()

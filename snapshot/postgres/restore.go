@@ -211,7 +211,7 @@ func (d DB) Restore(ctx context.Context, o RestoreOptions) error {
 	if o.File == "" {
 		cmd.Stdin = o.Input
 	}
-	return runTool(cmd, prog, d.String())
+	return runTool(ctx, cmd, prog, d.String())
 }
 
 // ToSQL converts a custom-format archive read from in into a plain SQL
@@ -222,13 +222,18 @@ func ToSQL(ctx context.Context, pgRestore string, in io.Reader, out io.Writer) e
 	}
 	cmd := exec.CommandContext(ctx, pgRestore, "--no-owner", "--no-privileges", "--file=-")
 	cmd.Stdin, cmd.Stdout = in, out
-	return runTool(cmd, pgRestore, "SQL script")
+	return runTool(ctx, cmd, pgRestore, "SQL script")
 }
 
-func runTool(cmd *exec.Cmd, prog, what string) error {
+// runTool runs cmd, which was made with ctx. When ctx ends first, exec
+// kills the tool and the error says why, not that it was killed.
+func runTool(ctx context.Context, cmd *exec.Cmd, prog, what string) error {
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s into %s: %w", prog, what, context.Cause(ctx))
+		}
 		return fmt.Errorf("%s into %s failed (%v): %s", prog, what, err, stderr.summary())
 	}
 	return nil
