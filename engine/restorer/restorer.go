@@ -76,11 +76,23 @@ type Stats struct {
 	Duration time.Duration
 }
 
+// fileWrite is one file to write. Restores of many files hold one per
+// file until the end, so it keeps no full paths of its own: stageDir is
+// shared with the folder's other entries and paths are built when used.
 type fileWrite struct {
-	rel, stage, final string
-	node              *tree.Node
-	temp              bool // stage is a temporary name in an existing folder
-	remaining         atomic.Int64
+	rel       string     // path in the snapshot's tree, also the key of desired
+	stageDir  string     // the staged folder the file is built in, or ""
+	temp      string     // else its temporary name in an existing folder
+	node      *tree.Node // name, size, content and metadata
+	remaining atomic.Int64
+}
+
+// stage returns the path the file is built at.
+func (w *fileWrite) stage() string {
+	if w.temp != "" {
+		return w.temp
+	}
+	return w.stageDir + string(os.PathSeparator) + w.node.Name
 }
 
 type rename struct {
@@ -284,7 +296,9 @@ func (r *restorer) planTree(ctx context.Context, t *tree.Tree, rel, finalDir, st
 		if r.exclude.Match(crel) {
 			continue
 		}
-		r.desired[crel] = true
+		if len(r.existing) > 0 { // else nothing can need deleting
+			r.desired[crel] = true
+		}
 		final := filepath.Join(finalDir, n.Name)
 		var ex fs.FileInfo
 		if stageDir == "" {
@@ -321,10 +335,10 @@ func (r *restorer) planTree(ctx context.Context, t *tree.Tree, rel, finalDir, st
 		case tree.File:
 			r.plan.Files++
 			r.plan.Bytes += int64(n.Size)
-			w := &fileWrite{rel: crel, final: final, node: n}
+			w := &fileWrite{rel: crel, node: n}
 			switch {
 			case stageDir != "":
-				w.stage = filepath.Join(stageDir, n.Name)
+				w.stageDir = stageDir
 				r.addWrite(w)
 			case ex != nil && ex.Mode().IsRegular() && ex.Size() == int64(n.Size):
 				r.candidates = append(r.candidates, w)
@@ -356,11 +370,12 @@ func (r *restorer) planTree(ctx context.Context, t *tree.Tree, rel, finalDir, st
 
 // addWrite schedules w; files in existing folders get a temporary name.
 func (r *restorer) addWrite(w *fileWrite) {
-	if w.stage == "" {
-		w.stage, w.temp = tempName(filepath.Dir(w.final), w.node.Name), true
+	if w.stageDir == "" {
+		final := r.abs(w.rel)
+		w.temp = tempName(filepath.Dir(final), w.node.Name)
 		ex := r.existing[w.rel]
-		r.renames = append(r.renames, rename{from: w.stage, to: w.final, dir: ex != nil && ex.IsDir()})
-		r.stagedRoots = append(r.stagedRoots, w.stage)
+		r.renames = append(r.renames, rename{from: w.temp, to: final, dir: ex != nil && ex.IsDir()})
+		r.stagedRoots = append(r.stagedRoots, w.temp)
 	}
 	r.writes = append(r.writes, w)
 	r.plan.Write = append(r.plan.Write, w.rel)
@@ -385,7 +400,7 @@ func (r *restorer) checkCandidates(ctx context.Context) error {
 				if i >= len(r.candidates) || ctx.Err() != nil {
 					return ctx.Err()
 				}
-				ok, err := h.matches(r.candidates[i].final, r.candidates[i].node.Content)
+				ok, err := h.matches(r.abs(r.candidates[i].rel), r.candidates[i].node.Content)
 				differ[i] = err != nil || !ok
 			}
 		})

@@ -48,7 +48,7 @@ func (r *restorer) stage(ctx context.Context) error {
 		}
 	}
 	for _, w := range r.writes {
-		f, err := os.OpenFile(w.stage, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err := os.OpenFile(w.stage(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", w.rel, err)
 		}
@@ -72,7 +72,7 @@ func (r *restorer) stage(ctx context.Context) error {
 		}
 	}
 	for _, w := range r.writes {
-		if err := setMeta(w.stage, w.node); err != nil {
+		if err := setMeta(w.stage(), w.node); err != nil {
 			return fmt.Errorf("stage %s: %w", w.rel, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, fb *fetchBuffer
 	h := backend.Handle{Type: backend.PackFile, Name: pn.pack.String()}
 	// Files stay open while this pack's blobs are written: most files'
 	// blobs sit in one pack.
-	open := make(map[string]*os.File)
+	open := make(map[*fileWrite]*os.File)
 	defer func() {
 		for _, f := range open {
 			if cerr := f.Close(); cerr != nil && err == nil {
@@ -165,20 +165,20 @@ func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, fb *fetchBuffer
 			var written int64
 			completed := 0
 			for _, t := range nb.targets {
-				f := open[t.w.stage]
+				f := open[t.w]
 				if f == nil {
 					if len(open) >= maxOpen {
-						for name, f := range open {
+						for w, f := range open {
 							if err := f.Close(); err != nil {
 								return err
 							}
-							delete(open, name)
+							delete(open, w)
 						}
 					}
-					if f, err = os.OpenFile(t.w.stage, os.O_WRONLY, 0); err != nil {
+					if f, err = os.OpenFile(t.w.stage(), os.O_WRONLY, 0); err != nil {
 						return fmt.Errorf("write %s: %w", t.w.rel, err)
 					}
-					open[t.w.stage] = f
+					open[t.w] = f
 				}
 				if _, err := f.WriteAt(plain, t.offset); err != nil {
 					return fmt.Errorf("write %s: %w", t.w.rel, err)
@@ -211,7 +211,7 @@ func (r *restorer) verify(ctx context.Context) (int, error) {
 					return err
 				}
 				w := r.writes[i]
-				ok, err := h.matches(w.stage, w.node.Content)
+				ok, err := h.matches(w.stage(), w.node.Content)
 				if err != nil {
 					return fmt.Errorf("verify %s: %w", w.rel, err)
 				}
@@ -246,7 +246,7 @@ func (r *restorer) commit() error {
 		}
 	}
 	for _, w := range r.unchanged {
-		if err := fixMeta(w.final, w.node); err != nil {
+		if err := fixMeta(r.abs(w.rel), w.node); err != nil {
 			return err
 		}
 	}
