@@ -10,11 +10,13 @@ import (
 
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/engine/backend"
+	"github.com/mbackup/mbackup/engine/backend/fault"
 	"github.com/mbackup/mbackup/engine/backend/local"
 	"github.com/mbackup/mbackup/engine/backend/mem"
 	"github.com/mbackup/mbackup/engine/backend/s3/s3test"
 	"github.com/mbackup/mbackup/engine/blob"
 	"github.com/mbackup/mbackup/engine/crypto"
+	"github.com/mbackup/mbackup/engine/tree"
 )
 
 const testPassword = "correct horse battery staple"
@@ -224,5 +226,31 @@ func TestStreamReadError(t *testing.T) {
 	_, _, err := r.SaveStream(context.Background(), io.MultiReader(&failingReader{n: 3 << 20}), nil)
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("connection lost")) {
 		t.Fatalf("want the reader's error, got %v", err)
+	}
+}
+
+func TestDropTreeCache(t *testing.T) {
+	ctx := context.Background()
+	fb := fault.New(mem.New(), 1)
+	r := initRepo(t, fb)
+	saved, err := r.SaveTree(ctx, &tree.Tree{Nodes: []*tree.Node{{Name: "a", Type: tree.File, Size: 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LoadTree(ctx, saved.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Packs can no longer be read: the cached tree still loads...
+	fb.Add(fault.Rule{Op: fault.Load, Type: backend.PackFile})
+	if _, err := r.LoadTree(ctx, saved.ID); err != nil {
+		t.Fatalf("load a cached tree: %v", err)
+	}
+	// ...until the cache is dropped and the pack must be read again.
+	r.DropTreeCache()
+	if _, err := r.LoadTree(ctx, saved.ID); !errors.Is(err, fault.ErrInjected) {
+		t.Fatalf("load after DropTreeCache = %v, want the pack read again (and the injected fault)", err)
 	}
 }

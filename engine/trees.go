@@ -117,6 +117,27 @@ func (c *packCache) get(ctx context.Context, r *Repository, id blob.ID) ([]byte,
 	return e.data, nil
 }
 
+// DropTreeCache frees the packs of trees kept in memory, for a caller that
+// has read every tree it needs (a restore, once planned). Later loads read
+// the packs again.
+func (r *Repository) DropTreeCache() { r.treePacks().clear() }
+
+// clear drops every loaded pack; packs still loading stay.
+func (c *packCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.entries {
+		select {
+		case <-e.ready:
+		default:
+			continue
+		}
+		c.order.Remove(e.elem)
+		delete(c.entries, id)
+		c.size -= len(e.data)
+	}
+}
+
 // WalkTrees visits every tree below roots once, calling fn with the tree's
 // ID and the content blobs of the files directly in it.
 func (r *Repository) WalkTrees(ctx context.Context, roots []blob.ID, fn func(id blob.ID, content []blob.ID)) error {

@@ -197,6 +197,10 @@ func Prepare(ctx context.Context, repo *engine.Repository, root blob.ID, target 
 	if err := r.planFetch(); err != nil {
 		return nil, err
 	}
+	// The plan holds what the next phases need; the trees' packs and the
+	// scan of the target would only weigh on a restore of many files.
+	repo.DropTreeCache()
+	r.existing, r.desired = nil, nil
 	st := &Staged{Stats: &Stats{Plan: r.plan}, r: r, start: start}
 	if opts.DryRun {
 		st.Duration = time.Since(start)
