@@ -17,6 +17,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/mbackup/mbackup/cmd/internal/memlimit"
 )
 
 // Set by the Makefile with -ldflags.
@@ -29,11 +31,24 @@ func main() {
 	// Collect garbage at half the default heap growth, as restic does:
 	// about a sixth less peak memory for a few percent of CPU, on hosts
 	// billed by memory. GOGC still overrides it.
+	// And keep the runtime's memory within a quarter of the live heap
+	// (see package memlimit), unless the operator tuned the collector.
+	stopGovernor := func() {}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
+		debug.SetGCPercent(gcPercent)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { memlimit.Run(ctx, 25); close(done) }()
+			stopGovernor = func() { cancel(); <-done }
+		}
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stopGovernor()
+	os.Exit(code)
 }
+
+const gcPercent = 50
 
 // run executes one command line and returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
