@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -167,7 +168,7 @@ func (a *app) backend(ctx context.Context, cfg *config.Config) (backend.Backend,
 		if err != nil {
 			return nil, err
 		}
-		return retry.New(be, retry.Policy{Attempts: 3, Initial: 100_000_000, Max: 1_000_000_000}, a.log), nil
+		return retry.New(be, retry.Policy{Attempts: 3, Initial: 100 * time.Millisecond, Max: time.Second}, a.log), nil
 	}
 }
 

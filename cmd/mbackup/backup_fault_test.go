@@ -229,3 +229,23 @@ func TestS3PersistentFaultsCLI(t *testing.T) {
 		})
 	}
 }
+
+// init creates a missing bucket through transient faults: the bucket check
+// and the creation are retried like every other request.
+func TestS3InitRetriesTransientFaults(t *testing.T) {
+	env := snapshottest.NewEnv(t, "client-s3init", moodlegen.Tiny())
+	f, p := s3Fleet(t, env)
+	bucket := fmt.Sprintf("mbackup-init-%d", time.Now().UnixNano())
+	f.repo = fmt.Sprintf("s3:http://%s/%s/repo", p.Addr(), bucket)
+	f.write(t)
+	p.Add(faultproxy.Rule{Kind: faultproxy.Status, Status: 503, Method: "HEAD", Times: 1})
+	p.Add(faultproxy.Rule{Kind: faultproxy.Status, Status: 503, Method: "PUT", Times: 1}) // the bucket's creation
+	f.mustRun(t, "init")
+	if n := p.Stats().Total(); n != 2 {
+		t.Fatalf("%d faults injected, want the bucket check's and the creation's", n)
+	}
+	f.mustRun(t, "backup", env.Name)
+	if sns := f.snapshots(t); len(sns) != 1 {
+		t.Fatalf("%d snapshots in the new bucket, want 1", len(sns))
+	}
+}

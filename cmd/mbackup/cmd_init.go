@@ -7,6 +7,7 @@ import (
 
 	"github.com/mbackup/mbackup/cmd/internal/config"
 	"github.com/mbackup/mbackup/engine"
+	"github.com/mbackup/mbackup/engine/backend/retry"
 	"github.com/mbackup/mbackup/engine/backend/s3"
 )
 
@@ -41,7 +42,9 @@ repository.`,
 				if err != nil {
 					return err
 				}
-				if err := be.CreateBucket(ctx); err != nil {
+				// Retried like every other request: a 503 must not fail init.
+				rb := retry.New(be, retry.DefaultPolicy, a.log)
+				if err := rb.Do(ctx, "create bucket", func() error { return be.CreateBucket(ctx) }); err != nil {
 					return err
 				}
 			}
