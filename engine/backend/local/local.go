@@ -58,13 +58,13 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save %v: %w", h, err)
 	}
-	if err := writeFileAtomic(dir, final, io.NewSectionReader(data, 0, size)); err != nil {
+	if err := writeFileAtomic(dir, final, data, size); err != nil {
 		return fmt.Errorf("save %v: %w", h, err)
 	}
 	return nil
 }
 
-func writeFileAtomic(dir, final string, data io.Reader) (err error) {
+func writeFileAtomic(dir, final string, data io.ReaderAt, size int64) (err error) {
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
@@ -80,7 +80,7 @@ func writeFileAtomic(dir, final string, data io.Reader) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err = io.Copy(f, data); err != nil {
+	if err = copyInto(f, data, size); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
@@ -243,4 +243,14 @@ func wrap(op string, h backend.Handle, err error) error {
 		return fmt.Errorf("%s %v: %w", op, h, backend.ErrNotExist)
 	}
 	return fmt.Errorf("%s %v: %w", op, h, err)
+}
+
+// copyInto writes the size bytes of data to the empty file f; a source
+// that ends early is an error, not a shorter file.
+func copyInto(f *os.File, data io.ReaderAt, size int64) error {
+	n, err := io.Copy(f, io.NewSectionReader(data, 0, size))
+	if err == nil && n != size {
+		err = fmt.Errorf("source ended after %d of %d bytes", n, size)
+	}
+	return err
 }
