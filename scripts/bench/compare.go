@@ -81,7 +81,7 @@ func runCompare(ctx context.Context, o *options, stdout, stderr io.Writer) error
 			return usageError{err.Error()}
 		}
 		ws.onClose(srv.stop)
-		r.secrets = append(r.secrets, srv.secretKey)
+		r.secrets = append(r.secrets, srv.SecretKey)
 	}
 	r.secrets = append(r.secrets, benchPassword)
 	if l := rep.Load; l > 0.5 {

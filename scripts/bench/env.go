@@ -6,22 +6,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mbackup/mbackup/engine/backend/s3"
+	"github.com/mbackup/mbackup/engine/backend/s3/s3test"
 	"github.com/mbackup/mbackup/scripts/moodlegen"
 )
 
@@ -35,61 +32,25 @@ func randomHex(n int) string {
 // ---------------------------------------------------------------- S3
 
 // s3Server is a versitygw process serving a folder over S3 on loopback.
-type s3Server struct {
-	endpoint             string // host:port, plain http
-	accessKey, secretKey string
-	root                 string // buckets are folders here
-	cmd                  *exec.Cmd
-	stderr               *tailBuffer
-}
+type s3Server struct{ *s3test.Process }
 
 // startS3 starts versitygw on a free loopback port with fresh credentials.
 func startS3(ctx context.Context, dir string) (*s3Server, error) {
-	bin, err := lookPath("versitygw")
+	p, err := s3test.Launch(ctx, filepath.Join(dir, "s3"))
 	if err != nil {
-		return nil, errors.New("the S3 server versitygw is not installed: run `make tools` (or drop s3 from --backends)")
+		return nil, fmt.Errorf("%w (or drop s3 from --backends)", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("find a free port: %w", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &s3Server{endpoint: addr, accessKey: "mbackupbench", secretKey: randomHex(16),
-		root: filepath.Join(dir, "s3"), stderr: &tailBuffer{max: 4096}}
-	if err := os.MkdirAll(s.root, 0o700); err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(bin, "--port", addr, "posix", s.root)
-	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.accessKey, "ROOT_SECRET_KEY="+s.secretKey)
-	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start versitygw: %w", err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			return s, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.stop()
-			return nil, fmt.Errorf("versitygw on %s did not come up: %v: %s", addr, err, strings.TrimSpace(s.stderr.String()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &s3Server{p}, nil
 }
 
 // env gives a tool the server's credentials the way every S3 client reads
 // them.
 func (s *s3Server) env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + s.accessKey, "AWS_SECRET_ACCESS_KEY=" + s.secretKey, "AWS_DEFAULT_REGION=us-east-1"}
+	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey, "AWS_DEFAULT_REGION=us-east-1"}
 }
 
 func (s *s3Server) createBucket(ctx context.Context, name string) error {
-	be, err := s3.Open(s3.Config{Endpoint: s.endpoint, Bucket: name, AccessKey: s.accessKey, SecretKey: s.secretKey})
+	be, err := s3.Open(s3.Config{Endpoint: s.Endpoint, Bucket: name, AccessKey: s.AccessKey, SecretKey: s.SecretKey})
 	if err != nil {
 		return err
 	}
@@ -101,17 +62,8 @@ func (s *s3Server) createBucket(ctx context.Context, name string) error {
 }
 
 func (s *s3Server) stop() {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	if s != nil {
+		s.Stop()
 	}
 }
 

@@ -51,7 +51,7 @@ func runScaling(ctx context.Context, o *options, stdout, stderr io.Writer) error
 			return usageError{err.Error()}
 		}
 		ws.onClose(srv.stop)
-		r.secrets = append(r.secrets, srv.secretKey)
+		r.secrets = append(r.secrets, srv.SecretKey)
 	}
 	db := dbName()
 	ws.onClose(func() {

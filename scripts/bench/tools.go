@@ -66,7 +66,7 @@ func (t *target) String() string { return t.tool.name() + "/" + string(t.kind) }
 // bucket's folder on the S3 server's disk.
 func (t *target) size() int64 {
 	if t.kind == backendS3 {
-		return dirSize(filepath.Join(t.s3.root, t.bucket))
+		return dirSize(filepath.Join(t.s3.Root, t.bucket))
 	}
 	return dirSize(t.repoDir)
 }
@@ -159,7 +159,7 @@ func (m *mbackupTool) config(t *target) string { return filepath.Join(t.dir, "mb
 func (m *mbackupTool) setup(t *target, in *inputs) error {
 	url := t.repoDir
 	if t.kind == backendS3 {
-		url = fmt.Sprintf("s3:http://%s/%s", t.s3.endpoint, t.bucket)
+		url = fmt.Sprintf("s3:http://%s/%s", t.s3.Endpoint, t.bucket)
 		t.env = append(t.env, t.s3.env()...)
 	}
 	t.env = append(t.env, "MBACKUP_PASSWORD="+in.password)
@@ -235,7 +235,7 @@ func (r *resticTool) check(ctx context.Context, _ *runner) (string, error) {
 func (r *resticTool) setup(t *target, in *inputs) error {
 	repo := t.repoDir
 	if t.kind == backendS3 {
-		repo = fmt.Sprintf("s3:http://%s/%s", t.s3.endpoint, t.bucket)
+		repo = fmt.Sprintf("s3:http://%s/%s", t.s3.Endpoint, t.bucket)
 		t.env = append(t.env, t.s3.env()...)
 	}
 	t.env = append(t.env, "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+in.password,
@@ -369,7 +369,7 @@ func (k *kopiaTool) initSteps(t *target, in *inputs) []step {
 	create := []string{k.bin, "repository", "create"}
 	if t.kind == backendS3 {
 		// The keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
-		create = append(create, "s3", "--bucket", t.bucket, "--endpoint", t.s3.endpoint, "--disable-tls")
+		create = append(create, "s3", "--bucket", t.bucket, "--endpoint", t.s3.Endpoint, "--disable-tls")
 	} else {
 		create = append(create, "filesystem", "--path", t.repoDir)
 	}

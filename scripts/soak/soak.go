@@ -21,6 +21,7 @@ import (
 	"github.com/mbackup/mbackup/engine/backend/faultproxy"
 	"github.com/mbackup/mbackup/engine/backend/retry"
 	"github.com/mbackup/mbackup/engine/backend/s3"
+	"github.com/mbackup/mbackup/engine/backend/s3/s3test"
 	"github.com/mbackup/mbackup/engine/blob"
 	"github.com/mbackup/mbackup/engine/checker"
 	"github.com/mbackup/mbackup/engine/crypto"
@@ -187,12 +188,15 @@ func (s *soak) setup(ctx context.Context) (func(), error) {
 	}
 	endpoint, ak, sk := os.Getenv("MBACKUP_TEST_S3_ENDPOINT"), os.Getenv("MBACKUP_TEST_S3_ACCESS_KEY"), os.Getenv("MBACKUP_TEST_S3_SECRET_KEY")
 	if endpoint == "" {
-		gw, err := startVersityGW(ctx, filepath.Join(s.dir, "s3"))
+		if _, err := s3test.Binary(); err != nil {
+			return cleanup, fmt.Errorf("%w: %v, or set MBACKUP_TEST_S3_ENDPOINT", errUsage, err)
+		}
+		gw, err := s3test.Launch(ctx, filepath.Join(s.dir, "s3"))
 		if err != nil {
 			return cleanup, err
 		}
-		undo = append(undo, gw.stop)
-		endpoint, ak, sk = gw.addr, gw.access, gw.secret
+		undo = append(undo, gw.Stop)
+		endpoint, ak, sk = gw.Endpoint, gw.AccessKey, gw.SecretKey
 	}
 	bucket := fmt.Sprintf("mbackup-soak-%d", time.Now().UnixNano())
 	direct := s3.Config{Endpoint: endpoint, Bucket: bucket, Prefix: "repo", AccessKey: ak, SecretKey: sk}

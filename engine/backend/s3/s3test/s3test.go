@@ -1,15 +1,15 @@
 // Package s3test gives tests a real S3 server: the one named by the
 // environment (MBACKUP_TEST_S3_ENDPOINT, MBACKUP_TEST_S3_ACCESS_KEY,
 // MBACKUP_TEST_S3_SECRET_KEY; `make test` starts one), or else a versitygw
-// process started for the test. It never falls back to a fake.
+// process started for the test. It never falls back to a fake. Launch
+// starts versitygw for programs (the soak and bench scripts).
 package s3test
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,30 +35,12 @@ func Start(t testing.TB) *Server {
 	if ep := os.Getenv("MBACKUP_TEST_S3_ENDPOINT"); ep != "" {
 		return &Server{Endpoint: ep, AccessKey: os.Getenv("MBACKUP_TEST_S3_ACCESS_KEY"), SecretKey: os.Getenv("MBACKUP_TEST_S3_SECRET_KEY")}
 	}
-	bin, err := Binary()
+	p, err := Launch(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{Endpoint: addr, AccessKey: "mbackuptest", SecretKey: "mbackuptestsecret"}
-	cmd := exec.Command(bin, "--port", addr, "posix", t.TempDir())
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	if err := waitReady(addr, 10*time.Second); err != nil {
-		t.Fatalf("versitygw on %s: %v", addr, err)
-	}
-	return s
+	t.Cleanup(p.Stop)
+	return &p.Server
 }
 
 // Binary finds the versitygw executable: in PATH or in $GOPATH/bin.
@@ -75,10 +57,10 @@ func Binary() (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("the S3 test server versitygw is not installed: run `make tools` (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+	return "", errors.New("the S3 server versitygw is not installed: run `make tools` (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
 }
 
-func waitReady(addr string, timeout time.Duration) error {
+func waitReady(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := http.Get("http://" + addr + "/")
@@ -86,7 +68,7 @@ func waitReady(addr string, timeout time.Duration) error {
 			resp.Body.Close()
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)
