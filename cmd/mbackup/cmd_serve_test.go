@@ -24,30 +24,6 @@ import (
 	"github.com/mbackup/mbackup/snapshot/snapshottest"
 )
 
-// serveBinary builds mbackup once per test binary: serve is tested as the
-// process systemd runs, signals included.
-var serveBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "mbackup-serve-test-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "mbackup")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func buildServe(t *testing.T) string {
-	t.Helper()
-	bin, err := serveBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // serveFleet is a configuration with environments on the real
 // PostgreSQL and a local repository created by mbackup init.
 type serveFleet struct {
@@ -140,7 +116,7 @@ func (f *serveFleet) serve(t *testing.T, args ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	s := &server{t: t, base: "http://" + addr, logs: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(buildServe(t), append([]string{"serve", "--config", f.config, "--listen", addr, "--log-format", "json"}, args...)...)
+	s.cmd = exec.Command(relBinary(t), append([]string{"serve", "--config", f.config, "--listen", addr, "--log-format", "json"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	s.cmd.Env = append(os.Environ(), "MBACKUP_CONFIG=")
 	if err := s.cmd.Start(); err != nil {

@@ -32,8 +32,8 @@ import (
 // relPassword protects the repositories of these tests.
 const relPassword = "reliability test password"
 
-// relBuild builds mbackup once per test binary: crash and concurrency
-// tests need real processes to kill and to run side by side.
+// relBuild builds mbackup once per test binary: crash, concurrency and
+// service tests need real processes to kill, signal and run side by side.
 var relBuild = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "mbackup-reliability-")
 	if err != nil {
