@@ -180,7 +180,7 @@ func TestPersistentS3FaultsFailCleanly(t *testing.T) {
 func TestDatabaseConnectionDroppedDuringRestore(t *testing.T) {
 	env := snapshottest.NewEnv(t, "client-pgdrop", moodlegen.Demo())
 	// A big table makes pg_restore run long enough to be caught loading.
-	execSQL(t, env.DBURL, `CREATE TABLE mdl_bulk AS SELECT g AS id, md5(g::text) || repeat('x', 200) AS payload FROM generate_series(1, 400000) g`)
+	snapshottest.ExecSQL(t, env.DBURL, `CREATE TABLE mdl_bulk AS SELECT g AS id, md5(g::text) || repeat('x', 200) AS payload FROM generate_series(1, 400000) g`)
 	repo := snapshottest.NewLocalRepo(t)
 	want := twoDays(t, repo, env)
 	before := capture(t, env)
@@ -258,17 +258,4 @@ func dropRestoreConnections(t *testing.T, prefix string, done <-chan struct{}) i
 		time.Sleep(5 * time.Millisecond)
 	}
 	return 0
-}
-
-func execSQL(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
 }

@@ -28,7 +28,7 @@ import (
 func TestPgDumpDiesMidStreamCLI(t *testing.T) {
 	env := snapshottest.NewEnv(t, "client-dumpdies", moodlegen.Tiny())
 	// A big table keeps pg_dump in COPY long enough to be caught there.
-	relExecSQL(t, env.DBURL, `CREATE TABLE mdl_bulk AS SELECT g AS id, md5(g::text) || repeat('y', 200) AS payload FROM generate_series(1, 400000) g`)
+	snapshottest.ExecSQL(t, env.DBURL, `CREATE TABLE mdl_bulk AS SELECT g AS id, md5(g::text) || repeat('y', 200) AS payload FROM generate_series(1, 400000) g`)
 	f := newRelFleet(t, env)
 
 	var terminated atomic.Int64

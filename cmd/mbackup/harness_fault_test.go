@@ -274,20 +274,6 @@ func relLines(s string) []string {
 	return out
 }
 
-// relExecSQL runs statements on a database.
-func relExecSQL(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
 // relDay is the snapshot time of the n-th backup of a test, so that
 // snapshots sort in the order they were taken.
 func relDay(n int) string {

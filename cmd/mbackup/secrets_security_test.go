@@ -138,7 +138,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(prod.Moodledata, "filedir", "marker.txt"), []byte(strings.Repeat(fileMarker+"\n", 50)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	relExecSQL(t, prod.DBURL, fmt.Sprintf("INSERT INTO mdl_config (name, value) VALUES ('relsec_marker', '%s')", rowMarker))
+	snapshottest.ExecSQL(t, prod.DBURL, fmt.Sprintf("INSERT INTO mdl_config (name, value) VALUES ('relsec_marker', '%s')", rowMarker))
 
 	pwFile := write("repo.key", secrets["the repository password"])
 	dbPwFile := write("client.pgpass", secrets["the database password"])
@@ -395,7 +395,7 @@ func TestLocalRepositoryHoldsNoPlaintext(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(env.Moodledata, "filedir", "m.txt"), []byte(strings.Repeat(marker, 100)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	relExecSQL(t, env.DBURL, fmt.Sprintf("INSERT INTO mdl_config (name, value) VALUES ('marker', '%s-row')", marker))
+	snapshottest.ExecSQL(t, env.DBURL, fmt.Sprintf("INSERT INTO mdl_config (name, value) VALUES ('marker', '%s-row')", marker))
 	f := newRelFleet(t, env)
 	f.mustRun(t, "backup", env.Name)
 	n := 0

@@ -163,6 +163,20 @@ func Databases(t testing.TB, prefix string) []string {
 	return names
 }
 
+// ExecSQL runs statements on the database at url.
+func ExecSQL(t testing.TB, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
 // DropDatabases drops the databases whose names start with prefix.
 func DropDatabases(t testing.TB, prefix string) {
 	for _, name := range Databases(t, prefix) {
