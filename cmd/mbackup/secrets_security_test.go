@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -92,7 +91,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	// An S3 server of our own, so that its secret key is ours.
 	s3dir := t.TempDir()
-	s3addr := relFreeAddr(t)
+	s3addr := freeAddr(t)
 	bin, err := s3test.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +280,7 @@ environments:
 // and served.
 func relServe(t *testing.T, config string) []string {
 	t.Helper()
-	addr := relFreeAddr(t)
+	addr := freeAddr(t)
 	cmd := exec.Command(relBinary(t), "--config", config, "serve", "--listen", addr)
 	cmd.Env = os.Environ()
 	var out, errb lockedBuf
@@ -324,16 +323,6 @@ func relServe(t *testing.T, config string) []string {
 		t.Errorf("serve ran no backup job:\n%s", errb.String())
 	}
 	return []string{out.String(), errb.String(), status, metrics, get("/healthz")}
-}
-
-func relFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func relWaitHTTP(t *testing.T, url string) {
