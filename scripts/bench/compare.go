@@ -192,6 +192,30 @@ func (rc *round) record(tg *target, phase string, u usage, err error, verified *
 	rc.results = append(rc.results, res)
 }
 
+// floorBackend marks results that are no tool's: the PostgreSQL client
+// alone, the part of a phase that no backup tool can make faster.
+const floorBackend = "floor"
+
+// floor measures s, the PostgreSQL part of phase that every tool runs, and
+// records it under floorBackend.
+func (rc *round) floor(ctx context.Context, phase string, s step) {
+	u, _, err := rc.r.run(ctx, s)
+	res := result{Round: rc.n, Tool: s[0].args[0], Backend: floorBackend, Phase: phase,
+		Wall: u.Wall.Seconds(), CPU: u.CPU().Seconds(), MaxRSS: u.MaxRSS}
+	if err != nil {
+		res.Error = err.Error()
+		rc.logf("  %-16s %-22s FAILED: %s", res.Tool, phase, err)
+	} else {
+		rc.logf("  %-16s %-22s wall %6.2fs  cpu %6.2fs  (alone, what every tool waits on)", res.Tool, phase, res.Wall, res.CPU)
+	}
+	rc.results = append(rc.results, res)
+}
+
+func withStdout(c command, path string) command {
+	c.stdout = path
+	return c
+}
+
 // has reports whether a result for tg and phase is recorded.
 func (rc *round) has(tg *target, phase string) bool {
 	for _, r := range rc.results {
@@ -231,6 +255,8 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 	}
 	backupPhase := func(phase string, day int) {
 		rc.logf("bench: %s", phase)
+		// The dump alone, into nothing: every tool waits on it.
+		rc.floor(ctx, phase, step{withStdout(ds.in.pgDump(), os.DevNull)})
 		for _, tg := range targets {
 			if ctx.Err() != nil {
 				return
@@ -277,6 +303,16 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 	want, err := ds.digest()
 	if err != nil {
 		return err
+	}
+	if rc.o.restoreSQL {
+		// The dump's conversion to SQL alone, which every restore here
+		// includes, from a dump file taken outside the measurement.
+		dump := filepath.Join(rc.dir, "floor.pgdump")
+		if _, _, err := rc.r.runAll(ctx, []step{{withStdout(ds.in.pgDump(), dump)}}); err != nil {
+			return fmt.Errorf("dump for the restore floor: %w", err)
+		}
+		rc.floor(ctx, phaseRestore, step{pgRestoreSQL(dump, os.DevNull)})
+		_ = os.Remove(dump)
 	}
 	for _, tg := range targets {
 		if ctx.Err() != nil {

@@ -47,7 +47,7 @@ func TestMarkdownRatios(t *testing.T) {
 	rep.markdown(&b)
 	out := b.String()
 	for _, want := range []string{
-		"| full backup (day 1) | local | 0.50 (vs borg) | 0.75 (vs restic) | 2.50 (vs borg) | 1.010 (vs borg) |",
+		"| full backup (day 1) | local | 0.50 (vs borg) | - | 0.75 (vs restic) | 2.50 (vs borg) | 1.010 (vs borg) |",
 		"| full backup (day 1) | local | kopia | - | - | - | - | FAILED: boom |",
 		"- kopia/local full backup (day 1):",
 	} {
@@ -58,6 +58,33 @@ func TestMarkdownRatios(t *testing.T) {
 	// No other tool on S3: no ratio row for it.
 	if strings.Contains(out, "| full backup (day 1) | s3 | 1.00") || strings.Contains(out, "| s3 | -") {
 		t.Errorf("ratio row for a backend with only mbackup:\n%s", out)
+	}
+}
+
+// The floor (pg_dump alone) is shown on its own and subtracted from the
+// wall times for the "beyond floor" ratio; it is never the best other tool.
+func TestMarkdownFloor(t *testing.T) {
+	rep := &report{Results: []result{
+		{Tool: "pg_dump", Backend: floorBackend, Phase: phaseIncr, Wall: 4, CPU: 1.5},
+		{Tool: "mbackup", Backend: "local", Phase: phaseIncr, Wall: 5, CPU: 3, MaxRSS: 1, RepoSize: 1},
+		{Tool: "borg", Backend: "local", Phase: phaseIncr, Wall: 6, CPU: 4, MaxRSS: 1, RepoSize: 1},
+		{Tool: "mbackup", Backend: "local", Phase: phaseFull, Wall: 8, CPU: 3, MaxRSS: 1, RepoSize: 1},
+		{Tool: "borg", Backend: "local", Phase: phaseFull, Wall: 10, CPU: 4, MaxRSS: 1, RepoSize: 1},
+	}}
+	var b strings.Builder
+	rep.markdown(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| incremental (day 2) | pg_dump | 4.00 | 1.50 |",
+		"| incremental (day 2) | local | 0.83 (vs borg) | 0.50 (vs borg) | 0.75 (vs borg) |",
+		"| full backup (day 1) | local | 0.80 (vs borg) | - | 0.75 (vs borg) |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "| floor |") {
+		t.Errorf("the floor is listed as a tool's measurement:\n%s", out)
 	}
 }
 

@@ -38,8 +38,8 @@ const DumpFormat = "custom-uncompressed"
 
 // Dump runs pg_dump on d and streams its output to consume, which must read
 // it to the end. The dump runs in a snapshot exported by a repeatable-read
-// transaction that also reads the server facts and, once the dump is done,
-// counts rows, so all of them describe the same instant. Any failure (pg_dump exiting non-zero,
+// transaction that also reads the server facts and counts rows, so all of
+// them describe the same instant. Any failure (pg_dump exiting non-zero,
 // the connection dropping, consume failing) is returned; the caller must
 // then commit nothing.
 func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) error) (*DumpInfo, error) {
@@ -47,10 +47,17 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	if prog == "" {
 		prog = "pg_dump"
 	}
-	version, err := ToolVersion(ctx, prog)
-	if err != nil {
-		return nil, err
+	// Debian's pg_dump is a Perl wrapper that takes a noticeable part of
+	// a second to start: ask its version while the snapshot is set up.
+	type versionResult struct {
+		version string
+		err     error
 	}
+	versionCh := make(chan versionResult, 1)
+	go func() {
+		v, err := ToolVersion(ctx, prog)
+		versionCh <- versionResult{v, err}
+	}()
 	conn, err := d.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -65,13 +72,18 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
 		return nil, fmt.Errorf("dump %s: export snapshot: %w", d, err)
 	}
-	info := &DumpInfo{Format: DumpFormat, PgDumpVersion: version}
+	info := &DumpInfo{Format: DumpFormat}
 	if info.Server, err = Info(ctx, tx); err != nil {
 		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
 	if info.Moodle, err = Moodle(ctx, tx, opts.Prefix); err != nil {
 		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
+	v := <-versionCh
+	if v.err != nil {
+		return nil, v.err
+	}
+	info.PgDumpVersion = v.version
 	if opts.SnapshotTaken != nil {
 		opts.SnapshotTaken()
 	}
@@ -90,19 +102,24 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
 	}
 
+	// Rows are counted in the same snapshot while pg_dump runs: our
+	// transaction is idle otherwise, and a count is a fraction of the
+	// cost of the COPY that pg_dump waits on.
+	var countErr error
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		if !opts.SkipRowCounts {
+			info.RowCounts, countErr = RowCounts(ctx, tx)
+		}
+	}()
 	consumeErr := consume(stdout)
 	if consumeErr != nil {
 		cancel() // stop pg_dump: nobody reads its output any more
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	// Rows are counted after the dump, in the same snapshot (our
-	// transaction still holds it): counting during the COPY would compete
-	// with pg_dump for the server's CPU and disk.
-	var countErr error
-	if waitErr == nil && consumeErr == nil && !opts.SkipRowCounts {
-		info.RowCounts, countErr = RowCounts(ctx, tx)
-	}
+	<-counted
 	switch {
 	case parent.Err() != nil && (waitErr != nil || consumeErr != nil):
 		// Our caller gave up and exec killed pg_dump: say so, rather
