@@ -70,6 +70,9 @@ type Repository struct {
 
 	spools *spoolFiles
 
+	// ended lists the sessions closed through this Repository.
+	ended endedSessions
+
 	treeCacheOnce sync.Once
 	treeCache     *packCache
 

@@ -42,12 +42,20 @@ type Lock struct {
 	// all readers).
 	Name    string    `json:"-"`
 	ModTime time.Time `json:"-"`
+	// Ended is set by Locks when the lock belongs to a session this
+	// Repository has closed: the file is a leftover (its removal failed,
+	// or a delayed refresh wrote it again afterwards).
+	Ended bool `json:"-"`
 }
 
 // Stale reports whether the lock was last refreshed more than LockStale
-// before now, or belongs to a process of this host that no longer exists
-// (killed: it could not remove its lock).
+// before now, belongs to a session known to have ended, or belongs to a
+// process of this host that no longer exists (killed: it could not remove
+// its lock).
 func (l Lock) Stale(now time.Time) bool {
+	if l.Ended {
+		return true
+	}
 	if host, _ := os.Hostname(); host != "" && l.Hostname == host && l.PID > 0 && !processAlive(l.PID) {
 		return true
 	}
@@ -194,15 +202,47 @@ func (s *Session) Commit(ctx context.Context, sn *Snapshot) (blob.ID, error) {
 	return id, nil
 }
 
-// Close ends the session and removes its lock file.
+// Close ends the session and removes its lock file. The session is
+// recorded as ended first: should the file stay behind, this Repository's
+// prune (a long-running service runs every job through one) does not wait
+// LockStale for it.
 func (s *Session) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.stopped
+		s.r.ended.add(s.lock.Name, time.Now())
 		err = s.r.be.Remove(context.WithoutCancel(ctx), backend.Handle{Type: backend.LockFile, Name: s.lock.Name})
 	})
 	return err
+}
+
+// endedSessions remembers the sessions a Repository closed for LockStale,
+// after which their leftover lock files are stale by age anyway.
+type endedSessions struct {
+	mu    sync.Mutex
+	names map[string]time.Time
+}
+
+func (e *endedSessions) add(name string, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.names == nil {
+		e.names = make(map[string]time.Time)
+	}
+	for n, t := range e.names {
+		if now.Sub(t) > LockStale {
+			delete(e.names, n)
+		}
+	}
+	e.names[name] = now
+}
+
+func (e *endedSessions) has(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.names[name]
+	return ok
 }
 
 // Locks lists the lock files in the repository. Unreadable lock files are
@@ -225,7 +265,7 @@ func (r *Repository) Locks(ctx context.Context) ([]Lock, error) {
 		if err != nil || json.Unmarshal(plain, &l) != nil {
 			l = Lock{Kind: "unreadable"}
 		}
-		l.Name, l.ModTime = fi.Name, fi.ModTime
+		l.Name, l.ModTime, l.Ended = fi.Name, fi.ModTime, r.ended.has(fi.Name)
 		locks = append(locks, l)
 	}
 	return locks, nil

@@ -61,6 +61,9 @@ valid repository and the next prune finishes its work.`,
 				a.printf("kept %d marked pack(s) that new snapshots need\n", st.Recovered)
 			}
 			a.printf("deleted %d pack(s), freed %s, %d object(s) deleted from storage\n", st.DeletedPacks, formatBytes(st.FreedBytes), st.DeletedObjects)
+			if st.RemovedLocks > 0 {
+				a.printf("removed %d stale lock(s) of sessions that ended or died\n", st.RemovedLocks)
+			}
 			if st.PendingTombstones > 0 {
 				a.printf("%d mark(s) wait for running writers before deletion (next prune): %v\n", st.PendingTombstones, st.WaitingFor)
 			}

@@ -48,6 +48,8 @@ type Stats struct {
 	FreedBytes     int64
 	DeletedObjects int // packs, index files and tombstones deleted
 	Recovered      int // marked packs put back because a snapshot needed them
+	// RemovedLocks counts lock files of sessions that ended or died.
+	RemovedLocks int
 	// Pending tombstones wait for the listed writer sessions.
 	PendingTombstones int
 	WaitingFor        []string
@@ -137,7 +139,9 @@ func (p *pruner) exclusive(ctx context.Context, started time.Time) error {
 	return nil
 }
 
-// liveSessions returns the names of the live locks other than ours.
+// liveSessions returns the names of the live locks other than ours, and
+// (unless this is a dry run) removes the stale ones: their sessions can no longer commit, and a lock
+// file left behind would be listed by every later run.
 func (p *pruner) liveSessions(ctx context.Context) (map[string]engine.Lock, error) {
 	locks, err := p.repo.Locks(ctx)
 	if err != nil {
@@ -146,8 +150,18 @@ func (p *pruner) liveSessions(ctx context.Context) (map[string]engine.Lock, erro
 	live := make(map[string]engine.Lock)
 	now := time.Now()
 	for _, l := range locks {
-		if l.Name != p.own && !l.Stale(now) {
+		switch {
+		case l.Name == p.own:
+		case !l.Stale(now):
 			live[l.Name] = l
+		case p.opts.DryRun:
+		default:
+			if err := p.repo.RemoveLock(ctx, l.Name); err != nil && !backend.IsNotExist(err) {
+				p.opts.Log.Warn("prune: could not remove a stale lock", "lock", l.Name, "kind", l.Kind, "err", err)
+				continue
+			}
+			p.st.RemovedLocks++
+			p.opts.Log.Info("prune: removed a stale lock", "lock", l.Name, "kind", l.Kind, "host", l.Hostname, "pid", l.PID)
 		}
 	}
 	return live, nil

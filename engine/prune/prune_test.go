@@ -503,3 +503,62 @@ func TestSupersededIndexFileComingBack(t *testing.T) {
 		t.Errorf("%d superseded index files left after the next prune", n)
 	}
 }
+
+// A lock file left behind by a session that ended (its removal failed) must
+// not hold marks back for LockStale in the process that ran the session,
+// as in `mbackup serve`, where every job shares one Repository; another
+// process cannot tell it from a live writer and waits.
+func TestLeftoverLockOfEndedSession(t *testing.T) {
+	fb := fault.New(localBackend(t), 1)
+	r := newRepo(t, fb)
+	dir, _ := build(t, 5, 30)
+	old := mustBackup(t, r, dir, "x")
+	if err := r.RemoveSnapshot(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sess, err := r.StartSession(ctx, "backup", "writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := prune.Run(ctx, r, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PendingTombstones != 1 || st.DeletedPacks != 0 {
+		t.Fatalf("prune should mark and wait for the live writer: %+v", st)
+	}
+	fb.Add(fault.Rule{Op: fault.Remove, Type: backend.LockFile, Times: 1})
+	if err := sess.Close(ctx); err == nil {
+		t.Fatal("the injected fault did not fail the lock's removal")
+	}
+	fb.Clear()
+
+	// Another process sees a fresh lock of a live PID: it must wait.
+	st, err = prune.Run(ctx, open(t, fb), prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PendingTombstones != 1 || st.DeletedPacks != 0 || st.RemovedLocks != 0 {
+		t.Fatalf("another process must treat the leftover lock as live: %+v", st)
+	}
+	// A dry run in the session's own process changes nothing.
+	if st, err = prune.Run(ctx, r, prune.Options{DryRun: true}); err != nil || st.RemovedLocks != 0 {
+		t.Fatalf("dry run: %+v, %v", st, err)
+	}
+	if locks, _ := r.Locks(ctx); len(locks) != 1 || !locks[0].Ended || !locks[0].Stale(time.Now()) {
+		t.Fatalf("locks after the dry run: %+v, want the leftover, ended and stale", locks)
+	}
+	// The session's own process knows it ended: sweep and remove it.
+	st, err = prune.Run(ctx, r, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PendingTombstones != 0 || st.DeletedPacks == 0 || st.RemovedLocks != 1 {
+		t.Fatalf("the ended session's leftover lock held the sweep back: %+v", st)
+	}
+	if locks, err := r.Locks(ctx); err != nil || len(locks) != 0 {
+		t.Fatalf("locks after prune: %+v, %v", locks, err)
+	}
+	mustCheck(t, open(t, fb))
+}
