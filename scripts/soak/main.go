@@ -34,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Out, "out", "", "also write the figures as markdown to this file")
 	fs.StringVar(&o.PG, "pg", "", "PostgreSQL admin URL (default $MBACKUP_TEST_PG or postgres://postgres@127.0.0.1:5432/postgres)")
 	fs.BoolVar(&o.Verbose, "v", false, "print every backup, prune and verification")
+	fs.BoolVar(&o.Shared, "shared", false, "backups and prunes share one repository handle, as in mbackup serve (default: prune has its own, as a separate process)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -38,10 +38,10 @@ const DumpFormat = "custom-uncompressed"
 
 // Dump runs pg_dump on d and streams its output to consume, which must read
 // it to the end. The dump runs in a snapshot exported by a repeatable-read
-// transaction that also reads the server facts and counts rows, so all of
-// them describe the same instant. Any failure (pg_dump exiting non-zero,
-// the connection dropping, consume failing) is returned; the caller must
-// then commit nothing.
+// transaction that also reads the server facts and, once the dump is done,
+// counts rows, so all of them describe the same instant. Any failure
+// (pg_dump exiting non-zero, the connection dropping, consume failing) is
+// returned; the caller must then commit nothing.
 func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) error) (*DumpInfo, error) {
 	prog := opts.PgDump
 	if prog == "" {
@@ -102,24 +102,19 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
 	}
 
-	// Rows are counted in the same snapshot while pg_dump runs: our
-	// transaction is idle otherwise, and a count is a fraction of the
-	// cost of the COPY that pg_dump waits on.
-	var countErr error
-	counted := make(chan struct{})
-	go func() {
-		defer close(counted)
-		if !opts.SkipRowCounts {
-			info.RowCounts, countErr = RowCounts(ctx, tx)
-		}
-	}()
 	consumeErr := consume(stdout)
 	if consumeErr != nil {
 		cancel() // stop pg_dump: nobody reads its output any more
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	<-counted
+	// Rows are counted after the dump, in the same snapshot (our
+	// transaction still holds it): counting during the COPY would compete
+	// with pg_dump for the server's CPU and disk.
+	var countErr error
+	if waitErr == nil && consumeErr == nil && !opts.SkipRowCounts {
+		info.RowCounts, countErr = RowCounts(ctx, tx)
+	}
 	switch {
 	case parent.Err() != nil && (waitErr != nil || consumeErr != nil):
 		// Our caller gave up and exec killed pg_dump: say so, rather

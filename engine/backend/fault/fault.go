@@ -58,7 +58,8 @@ type rule struct {
 
 // Backend injects faults into the backend it wraps.
 type Backend struct {
-	be backend.Backend
+	be   backend.Backend
+	torn backend.Backend // where torn copies are written
 
 	mu       sync.Mutex
 	rules    []*rule
@@ -70,8 +71,17 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New wraps be; seed makes probabilistic rules reproducible.
 func New(be backend.Backend, seed uint64) *Backend {
-	return &Backend{be: be, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	return &Backend{be: be, torn: be, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
+
+// TearOn sets where torn copies are written (default: the wrapped
+// backend), before New's result is used. A store whose writes are not
+// atomic tears a write in place, before the failed call returns. When the
+// wrapped backend reaches the store through a network that may deliver a
+// request late (a fault proxy), pass a direct connection: a torn copy
+// delivered late could land after the retry that replaced it, which no
+// store does.
+func (b *Backend) TearOn(be backend.Backend) { b.torn = be }
 
 // Add installs a rule.
 func (b *Backend) Add(r Rule) {
@@ -157,7 +167,7 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, 
 	r, err := b.before(ctx, Save, h)
 	if err != nil {
 		if r != nil && r.Torn && size > 1 {
-			_ = b.be.Save(ctx, h, data, size/2)
+			_ = b.torn.Save(ctx, h, data, size/2)
 		}
 		return err
 	}
