@@ -24,7 +24,11 @@
 //
 // Sweep. A tombstone is swept once none of its sessions is alive (they
 // ended, or their lock went stale, and a writer whose lock went stale
-// refuses to commit, see engine.Session). Before deleting anything, prune
+// refuses to commit, see engine.Session). A lock file is stale when it was
+// not refreshed for engine.LockStale, when its process on this host is
+// gone, or when the Repository prune runs on closed that session itself
+// (a long-running service whose lock removal failed); prune deletes stale
+// lock files as it meets them. Before deleting anything, prune
 // loads all snapshots again, including those committed meanwhile, and any
 // marked pack that holds a blob they reference is recovered: put back into
 // the index instead of deleted. Marked packs that are indexed again
