@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,16 +45,27 @@ func TestCompareEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 6 {
-		t.Fatalf("%d results, want 3 phases × 2 backends: %+v", len(rep.Results), rep.Results)
+	if len(rep.Results) != 9 {
+		t.Fatalf("%d results, want 3 phases × (2 backends + the floor): %+v", len(rep.Results), rep.Results)
 	}
+	floors := map[string]string{}
 	for _, r := range rep.Results {
+		if r.Backend == floorBackend {
+			if !r.ok() || r.Wall <= 0 || r.CPU <= 0 {
+				t.Errorf("incomplete floor measurement: %+v", r)
+			}
+			floors[r.Phase] = r.Tool
+			continue
+		}
 		if !r.ok() || r.Wall <= 0 || r.CPU <= 0 || r.MaxRSS <= 0 || r.RepoSize <= 0 {
 			t.Errorf("incomplete measurement: %+v", r)
 		}
 		if r.Phase == phaseRestore && (r.Verified == nil || !*r.Verified) {
 			t.Errorf("restore not verified: %+v", r)
 		}
+	}
+	if want := map[string]string{phaseFull: "pg_dump", phaseIncr: "pg_dump", phaseRestore: "pg_restore"}; !maps.Equal(floors, want) {
+		t.Errorf("floors measured: %v, want %v", floors, want)
 	}
 	md, err := os.ReadFile(mdOut)
 	if err != nil {
