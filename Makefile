@@ -51,8 +51,11 @@ lint: $(STATICCHECK)
 demo: build
 	scripts/demo.sh
 
+# kopia, if it can be built here, joins the comparison; the bench notes
+# its absence otherwise.
 bench: tools build
-	$(GO) run ./scripts/bench $(BENCHFLAGS)
+	-scripts/install-kopia.sh
+	PATH="$(GOBIN):$$PATH" $(GO) run ./scripts/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin .demo .cache

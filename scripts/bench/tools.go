@@ -345,7 +345,7 @@ func (k *kopiaTool) supports(_ backendKind) bool { return true }
 func (k *kopiaTool) check(ctx context.Context, _ *runner) (string, error) {
 	p, err := lookPath("kopia")
 	if err != nil {
-		return "", errors.New("kopia is not installed (no Debian package): see https://kopia.io/docs/installation/, or go install github.com/kopia/kopia@latest")
+		return "", errors.New("kopia is not installed (no Debian package): scripts/install-kopia.sh builds it into GOPATH/bin (make bench runs it)")
 	}
 	k.bin = p
 	return versionOf(ctx, p, "--version")
