@@ -140,8 +140,9 @@ func (p *pruner) exclusive(ctx context.Context, started time.Time) error {
 }
 
 // liveSessions returns the names of the live locks other than ours, and
-// (unless this is a dry run) removes the stale ones: their sessions can no longer commit, and a lock
-// file left behind would be listed by every later run.
+// (unless this is a dry run) removes the stale ones: their sessions can no
+// longer commit, and a lock file left behind would be listed by every
+// later run.
 func (p *pruner) liveSessions(ctx context.Context) (map[string]engine.Lock, error) {
 	locks, err := p.repo.Locks(ctx)
 	if err != nil {

@@ -288,7 +288,13 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 
 	rc.logf("bench: simulating a day of change")
 	start := time.Now()
-	if err := ds.mutate(ctx, rc.o.dayseed); err != nil {
+	// The day's dump is kept for the restore's floor, pg_restore alone.
+	dump := ""
+	if rc.o.restoreSQL {
+		dump = filepath.Join(rc.dir, "day2.pgdump")
+		defer os.Remove(dump)
+	}
+	if err := ds.mutate(ctx, rc.o.dayseed, dump); err != nil {
 		return err
 	}
 	m := ds.mutation
@@ -304,15 +310,10 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 	if err != nil {
 		return err
 	}
-	if rc.o.restoreSQL {
+	if dump != "" {
 		// The dump's conversion to SQL alone, which every restore here
-		// includes, from a dump file taken outside the measurement.
-		dump := filepath.Join(rc.dir, "floor.pgdump")
-		if _, _, err := rc.r.runAll(ctx, []step{{withStdout(ds.in.pgDump(), dump)}}); err != nil {
-			return fmt.Errorf("dump for the restore floor: %w", err)
-		}
+		// includes.
 		rc.floor(ctx, phaseRestore, step{pgRestoreSQL(dump, os.DevNull)})
-		_ = os.Remove(dump)
 	}
 	for _, tg := range targets {
 		if ctx.Err() != nil {

@@ -121,7 +121,7 @@ func generate(ctx context.Context, adminURL, db, envDir string, spec moodlegen.S
 	}
 	// One dump up front: it measures the dump and warms PostgreSQL's cache,
 	// so the first tool measured does not pay for a cold cache alone.
-	if ds.dumpBytes, err = ds.measureDump(ctx); err != nil {
+	if ds.dumpBytes, err = ds.measureDump(ctx, ""); err != nil {
 		return nil, err
 	}
 	ds.day1Dump = ds.dumpBytes
@@ -150,15 +150,32 @@ func (ds *dataset) settle(ctx context.Context, freeze bool) error {
 	return nil
 }
 
-// measureDump runs the dump every tool reads and counts its bytes.
-func (ds *dataset) measureDump(ctx context.Context) (int64, error) {
+// measureDump runs the dump every tool reads and counts its bytes; with
+// keep set, it also writes the dump to that file, synced, so that its
+// write-back does not fall into a later measurement.
+func (ds *dataset) measureDump(ctx context.Context, keep string) (int64, error) {
 	c := ds.in.pgDump()
 	cmd := exec.CommandContext(ctx, c.args[0], c.args[1:]...)
 	cw := &countWriter{}
+	cmd.Stdout = cw
+	var f *os.File
+	if keep != "" {
+		var err error
+		if f, err = os.Create(keep); err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		cmd.Stdout = io.MultiWriter(f, cw)
+	}
 	stderr := &tailBuffer{max: 4096}
-	cmd.Stdout, cmd.Stderr = cw, stderr
+	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("pg_dump of %s: %v: %s", ds.db, err, strings.TrimSpace(stderr.String()))
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("write %s: %w", keep, err)
+		}
 	}
 	return cw.n, nil
 }
@@ -167,8 +184,9 @@ type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-// mutate simulates one day of use.
-func (ds *dataset) mutate(ctx context.Context, seed uint64) error {
+// mutate simulates one day of use; with keepDump set, the day's dump is
+// also written to that file.
+func (ds *dataset) mutate(ctx context.Context, seed uint64, keepDump string) error {
 	st, err := moodlegen.Mutate(ctx, ds.adminURL, ds.db, ds.in.moodledata, ds.spec, moodlegen.Mutation{Seed: seed})
 	if err != nil {
 		return fmt.Errorf("mutate environment: %w", err)
@@ -177,7 +195,7 @@ func (ds *dataset) mutate(ctx context.Context, seed uint64) error {
 	if err := ds.settle(ctx, false); err != nil {
 		return err
 	}
-	n, err := ds.measureDump(ctx)
+	n, err := ds.measureDump(ctx, keepDump)
 	if err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func runProfile(ctx context.Context, o *options, stdout, stderr io.Writer) error
 	if err := profiled(outDir, "backup1", stdout, backup); err != nil {
 		return err
 	}
-	if err := ds.mutate(ctx, o.dayseed); err != nil {
+	if err := ds.mutate(ctx, o.dayseed, ""); err != nil {
 		return err
 	}
 	if err := profiled(outDir, "backup2", stdout, backup); err != nil {

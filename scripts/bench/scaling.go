@@ -114,7 +114,7 @@ func runScaling(ctx context.Context, o *options, stdout, stderr io.Writer) error
 		}
 		ok = measure(phaseFull, mb.backupSteps(tg, &ds.in, 1), nil, nil)
 		if ok {
-			if err := ds.mutate(ctx, o.dayseed); err != nil {
+			if err := ds.mutate(ctx, o.dayseed, ""); err != nil {
 				return err
 			}
 			ok = measure(phaseIncr, mb.backupSteps(tg, &ds.in, 2), nil, nil)
