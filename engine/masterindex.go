@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -137,11 +138,20 @@ func (m *masterIndex) writeIndex(ctx context.Context, r *Repository) error {
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	// A prune may delete index files between our listing and our reading
 	// them (it wrote their replacements first): list again and retry.
+	// Back off a little: prunes following each other closely keep
+	// replacing the files.
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	wait := 20 * time.Millisecond
+	for attempt := 0; attempt < 8; attempt++ {
 		if err = r.loadIndex(ctx); err == nil || !backend.IsNotExist(err) {
 			return err
 		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
 	return err
 }

@@ -77,6 +77,9 @@ func (l Lock) Stale(now time.Time) bool {
 //     re-indexes any pack that prune marked for deletion meanwhile but the
 //     snapshot needs (see package engine's prune protocol in Prune).
 //  4. Close removes the lock file.
+//
+// A reading session (a restore) pins the snapshots it reads; starting it
+// re-indexes marked packs those snapshots need, as Commit does.
 type Session struct {
 	r       *Repository
 	lock    Lock
@@ -126,6 +129,18 @@ func (r *Repository) StartSession(ctx context.Context, kind, description string,
 	if err := r.LoadIndex(ctx); err != nil {
 		_ = r.be.Remove(context.WithoutCancel(ctx), backend.Handle{Type: backend.LockFile, Name: s.lock.Name})
 		return nil, fmt.Errorf("start %s session: %w", kind, err)
+	}
+	// A snapshot committed while a prune was marking may, until that
+	// prune finishes, have data in marked packs only: index them now, or
+	// reading the snapshot would fail for a while.
+	for _, id := range pins {
+		sn, err := r.LoadSnapshot(ctx, id)
+		if err == nil {
+			err = r.recoverMarked(ctx, sn)
+		}
+		if err != nil {
+			r.log.Warn("re-indexing marked packs for a pinned snapshot failed", "snapshot", id.Short(), "err", err)
+		}
 	}
 	go s.refresher()
 	return s, nil

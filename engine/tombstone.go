@@ -22,6 +22,13 @@ type Tombstone struct {
 	Time     time.Time `json:"time"`
 	Packs    []blob.ID `json:"packs"`
 	Sessions []string  `json:"sessions"`
+	// Provisional marks a tombstone written before prune deleted the
+	// index files naming its packs, when the writers that may have read
+	// those files were not yet known. It is never swept: it only lets
+	// readers find the marked packs at once. Prune replaces it by a
+	// complete tombstone; one left by a prune that died is dropped by
+	// the next prune, which judges its packs again.
+	Provisional bool `json:"provisional,omitempty"`
 
 	ID blob.ID `json:"-"`
 }
@@ -42,30 +49,43 @@ func (r *Repository) SaveTombstone(ctx context.Context, t *Tombstone) error {
 
 // Tombstones loads every tombstone.
 func (r *Repository) Tombstones(ctx context.Context) ([]*Tombstone, error) {
+	// A tombstone that vanished between listing and reading was swept,
+	// or replaced: prune saves a provisional tombstone's successor before
+	// removing it, so listing again finds the successor.
+	for attempt := 0; ; attempt++ {
+		ts, vanished, err := r.tombstones(ctx)
+		if err != nil || !vanished || attempt == 4 {
+			return ts, err
+		}
+	}
+}
+
+func (r *Repository) tombstones(ctx context.Context) (ts []*Tombstone, vanished bool, err error) {
 	var ids []blob.ID
 	if err := r.List(ctx, backend.TombstoneFile, func(id blob.ID, _ int64) error {
 		ids = append(ids, id)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("list tombstones: %w", err)
+		return nil, false, fmt.Errorf("list tombstones: %w", err)
 	}
-	out := make([]*Tombstone, 0, len(ids))
+	ts = make([]*Tombstone, 0, len(ids))
 	for _, id := range ids {
 		plain, err := r.LoadUnpacked(ctx, backend.TombstoneFile, id)
 		if backend.IsNotExist(err) {
-			continue // swept meanwhile
+			vanished = true
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("load tombstone %s: %w", id.Short(), err)
+			return nil, false, fmt.Errorf("load tombstone %s: %w", id.Short(), err)
 		}
 		t := &Tombstone{}
 		if err := json.Unmarshal(plain, t); err != nil {
-			return nil, fmt.Errorf("load tombstone %s: %w: %v", id.Short(), ErrDamaged, err)
+			return nil, false, fmt.Errorf("load tombstone %s: %w: %v", id.Short(), ErrDamaged, err)
 		}
 		t.ID = id
-		out = append(out, t)
+		ts = append(ts, t)
 	}
-	return out, nil
+	return ts, vanished, nil
 }
 
 // RemoveTombstone deletes a tombstone once its packs are gone.
@@ -105,11 +125,15 @@ func (r *Repository) RecoverPacks(ctx context.Context, packs []blob.ID) error {
 		}
 		f.Packs = append(f.Packs, index.PackBlobs{ID: id, Blobs: blobs})
 	}
+	// As every index write: a concurrent LoadIndex that rebuilds from a
+	// listing taken before this file existed would drop its entries.
+	m := r.idx
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
 	fileID, err := r.SaveUnpacked(ctx, backend.IndexFile, f.Encode())
 	if err != nil {
 		return fmt.Errorf("recover packs: save index: %w", err)
 	}
-	m := r.idx
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range f.Packs {
@@ -234,9 +258,10 @@ func (r *Repository) EnsureReachable(ctx context.Context, roots []blob.ID, ts []
 	return recovered, fmt.Errorf("recovering marked packs did not converge")
 }
 
-// recoverMarked runs after a writer committed sn: if a prune marked packs
-// meanwhile, sn may reference blobs in them; those packs are re-indexed so
-// that prune keeps them and check finds them.
+// recoverMarked runs after a writer committed sn, and when a session
+// pins sn to read it: if a prune marked packs meanwhile, sn may reference
+// blobs in them; those packs are re-indexed so that prune keeps them,
+// check finds them and a restore can read them.
 func (r *Repository) recoverMarked(ctx context.Context, sn *Snapshot) error {
 	ts, err := r.Tombstones(ctx)
 	if err != nil || len(ts) == 0 {

@@ -12,9 +12,16 @@
 // (left by crashed backups), and packs whose unreferenced share exceeds the
 // threshold (after their referenced blobs were copied, still sealed, into
 // new packs) are marked. Prune writes index files describing everything
-// kept, deletes the index files it read, and only then lists the writer
-// sessions that are alive. It records the marked packs and those sessions
-// in a tombstone. The marked packs stay in storage.
+// kept, then a provisional tombstone naming the marked packs, deletes the
+// index files it read, and only then lists the writer sessions that are
+// alive. It records the marked packs and those sessions in a tombstone,
+// and removes the provisional one. The marked packs stay in storage.
+//
+// Why the provisional tombstone: a snapshot committed while prune marks
+// may reference blobs in marked packs. From the moment the index files
+// naming them are gone until prune's recheck (below) has put them back,
+// the provisional tombstone is where its writer, a restore, or the next
+// prune (should this one die) finds them.
 //
 // Why that order: a writer announces its session (a lock file) before it
 // reads the index. A writer missing from the list started after the old
@@ -39,7 +46,8 @@
 // checks its snapshot against the index and recovers the marked packs it
 // needs at once, so check never sees a snapshot with missing data, and
 // prune's own recheck right after marking covers writers that committed
-// while it marked.
+// while it marked. A restore session does the same for the snapshot it
+// pins before reading it.
 //
 // When no writer is alive at marking time (the usual nightly case), the
 // sweep follows immediately in the same run. Otherwise it happens at the
@@ -55,8 +63,11 @@
 // prune killed at any point leaves a repository that check accepts (at
 // worst with unindexed packs or overlapping index files), and the next
 // prune finishes the job: an interrupted sweep is resumed from its
-// tombstone, and packs marked by a prune that died before writing its
-// tombstone are found again as unindexed packs.
+// tombstone; packs marked by a prune that died before writing its
+// complete tombstone are recovered from the provisional one if a snapshot
+// needs them, and otherwise found again as unindexed packs and marked
+// anew, after which the provisional tombstone is removed. It is never
+// swept itself: the writers that might use its packs were not recorded.
 //
 // Two prunes never run at once: prune announces itself with a lock of kind
 // "prune" and backs off when it finds another live one.

@@ -202,6 +202,9 @@ func (p *pruner) sweepPending(ctx context.Context) error {
 	var ready []*engine.Tombstone
 	waiting := map[string]bool{}
 	for _, t := range ts {
+		if t.Provisional {
+			continue // left by a prune that died: mark judges its packs again
+		}
 		blocked := false
 		for _, s := range t.Sessions {
 			if l, ok := live[s]; ok {
@@ -308,7 +311,15 @@ func (p *pruner) mark(ctx context.Context) error {
 	}
 	readFiles = append(readFiles, zombies...)
 	pendingPacks := blob.NewSet()
+	var deadMarks []*engine.Tombstone
 	for _, t := range ts {
+		if t.Provisional {
+			// Its prune died before knowing which writers might use
+			// its packs: those still unindexed are marked again below,
+			// with the writers alive now.
+			deadMarks = append(deadMarks, t)
+			continue
+		}
 		for _, id := range t.Packs {
 			pendingPacks.Insert(id)
 		}
@@ -395,6 +406,9 @@ func (p *pruner) mark(ctx context.Context) error {
 			}
 			p.st.DeletedObjects++
 		}
+		if err := p.removeTombstones(ctx, deadMarks); err != nil {
+			return err
+		}
 		p.phase("nothing to delete")
 		return nil
 	}
@@ -418,6 +432,14 @@ func (p *pruner) mark(ctx context.Context) error {
 	if err := writeIndex(ctx, repo, append(keepBlobs, newPacks...), readFiles); err != nil {
 		return err
 	}
+	// Before any index file naming the marked packs goes, a tombstone
+	// names them: a snapshot committed while we mark may need them, and
+	// whoever reads it (its writer, a restore, the next prune should this
+	// one die) must find them without waiting for our recheck.
+	provisional := &engine.Tombstone{Time: time.Now().UTC(), Packs: marked, Provisional: true}
+	if err := repo.SaveTombstone(ctx, provisional); err != nil {
+		return err
+	}
 	for _, id := range readFiles {
 		if err := repo.Backend().Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()}); err != nil {
 			return err
@@ -439,6 +461,9 @@ func (p *pruner) mark(ctx context.Context) error {
 	}
 	sort.Strings(t.Sessions)
 	if err := repo.SaveTombstone(ctx, t); err != nil {
+		return err
+	}
+	if err := p.removeTombstones(ctx, append(deadMarks, provisional)); err != nil {
 		return err
 	}
 	p.st.MarkedPacks = len(marked)
@@ -479,6 +504,18 @@ func (p *pruner) mark(ctx context.Context) error {
 	}
 	p.phase(fmt.Sprintf("deleting %d pack(s)", len(marked)))
 	return p.sweep(ctx, []*engine.Tombstone{t}, all)
+}
+
+// removeTombstones deletes provisional tombstones that a complete one (or
+// a new judgement of their packs) replaced.
+func (p *pruner) removeTombstones(ctx context.Context, ts []*engine.Tombstone) error {
+	for _, t := range ts {
+		if err := p.repo.RemoveTombstone(ctx, t.ID); err != nil && !backend.IsNotExist(err) {
+			return err
+		}
+		p.st.DeletedObjects++
+	}
+	return nil
 }
 
 func stillLive(names []string, live map[string]engine.Lock) []string {

@@ -246,6 +246,105 @@ func TestWriterRecoversMarkedPack(t *testing.T) {
 	mustRestore(t, final, id, want)
 }
 
+// TestSnapshotCommittedDuringMark commits a snapshot that deduplicates
+// against data prune is marking, then lets prune die at the worst moment:
+// after it deleted the index files naming that data, before it wrote the
+// complete tombstone. The snapshot must restore at once (a restore
+// session re-indexes the marked packs it needs), and the next prune must
+// keep its data and drop the dead prune's marks.
+func TestSnapshotCommittedDuringMark(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		name := map[bool]string{false: "writer is another process", true: "writer shares prune's handle"}[shared]
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			fb := fault.New(localBackend(t), 1)
+			r := newRepo(t, fb)
+			dir, want := build(t, 6, 60)
+			old := mustBackup(t, r, dir, "x")
+			if err := r.RemoveSnapshot(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			pr, w := open(t, fb), open(t, fb)
+			if shared {
+				w = pr
+			}
+			var committed blob.ID
+			var werr error
+			fb.Add(fault.Rule{Op: fault.Save, Type: backend.TombstoneFile, Skip: 1}) // the complete tombstone
+			_, err := prune.Run(ctx, pr, prune.Options{Progress: func(phase string) {
+				if phase == "finding referenced data" {
+					// Every pack is unreferenced now; this writer
+					// deduplicates against all of them.
+					committed, werr = backup(t, w, dir, "x")
+				}
+			}})
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			if !errors.Is(err, fault.ErrInjected) {
+				t.Fatalf("prune: want the injected fault, got %v", err)
+			}
+			fb.Clear()
+			mustRestorePinned(t, w, committed, want)
+			mustRestorePinned(t, open(t, fb), committed, want)
+
+			st, err := prune.Run(ctx, open(t, fb), prune.Options{})
+			if err != nil {
+				t.Fatalf("next prune: %v", err)
+			}
+			if st.DeletedPacks != 0 {
+				t.Errorf("the next prune deleted %d packs; all hold the snapshot's data", st.DeletedPacks)
+			}
+			final := open(t, fb)
+			mustCheck(t, final)
+			mustRestore(t, final, committed, want)
+			ts, err := final.Tombstones(ctx)
+			if err != nil || len(ts) != 0 {
+				t.Errorf("tombstones left: %d (%v)", len(ts), err)
+			}
+		})
+	}
+}
+
+// mustRestorePinned restores snapshot id as the restore command does:
+// inside a session that pins it, without reloading anything first.
+func mustRestorePinned(t *testing.T, r *engine.Repository, id blob.ID, want map[string]fstest.Entry) {
+	t.Helper()
+	if err := restorePinned(r, id, want); err != nil {
+		t.Fatalf("right after the failed prune: %v", err)
+	}
+}
+
+func restorePinned(r *engine.Repository, id blob.ID, want map[string]fstest.Entry) error {
+	ctx := context.Background()
+	sess, err := r.StartSession(ctx, "restore", "test", id)
+	if err != nil {
+		return err
+	}
+	defer sess.Close(ctx)
+	sn, err := r.LoadSnapshot(ctx, id)
+	if err != nil {
+		return err
+	}
+	dst, err := os.MkdirTemp("", "restore")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dst)
+	dst = filepath.Join(dst, "r")
+	if _, err := restorer.Restore(ctx, r, sn.Tree, dst, restorer.Options{Verify: true}); err != nil {
+		return fmt.Errorf("restore %s: %w", id.Short(), err)
+	}
+	got, err := fstest.Snapshot(dst, nil)
+	if err != nil {
+		return err
+	}
+	if d := fstest.Diff(want, got); len(d) > 0 {
+		return fmt.Errorf("snapshot %s restores differently:\n%s", id.Short(), strings.Join(d, "\n"))
+	}
+	return nil
+}
+
 func TestConcurrentPruneRefused(t *testing.T) {
 	be := localBackend(t)
 	r := newRepo(t, be)
@@ -271,9 +370,11 @@ func TestPruneCrashAtEachPhase(t *testing.T) {
 		{"upload repacked pack", fault.Rule{Op: fault.Save, Type: backend.PackFile}},
 		{"write index", fault.Rule{Op: fault.Save, Type: backend.IndexFile}},
 		{"delete old index", fault.Rule{Op: fault.Remove, Type: backend.IndexFile, Skip: 1}},
-		{"write tombstone", fault.Rule{Op: fault.Save, Type: backend.TombstoneFile}},
+		{"write provisional tombstone", fault.Rule{Op: fault.Save, Type: backend.TombstoneFile}},
+		{"write tombstone", fault.Rule{Op: fault.Save, Type: backend.TombstoneFile, Skip: 1}},
+		{"delete provisional tombstone", fault.Rule{Op: fault.Remove, Type: backend.TombstoneFile}},
 		{"delete packs", fault.Rule{Op: fault.Remove, Type: backend.PackFile, Skip: 1}},
-		{"delete tombstone", fault.Rule{Op: fault.Remove, Type: backend.TombstoneFile}},
+		{"delete tombstone", fault.Rule{Op: fault.Remove, Type: backend.TombstoneFile, Skip: 1}},
 	}
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
@@ -372,6 +473,12 @@ func TestBackupsDuringPrune(t *testing.T) {
 				}
 				id, err := backup(t, r, dir, fmt.Sprintf("w%d", w))
 				if err != nil {
+					errs <- fmt.Errorf("writer %d round %d: %w", w, round, err)
+					return
+				}
+				// A restore right after the commit, while prune may be
+				// between deleting index files and its recheck.
+				if err := restorePinned(r, id, want); err != nil {
 					errs <- fmt.Errorf("writer %d round %d: %w", w, round, err)
 					return
 				}

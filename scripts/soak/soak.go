@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -233,6 +234,9 @@ func (s *soak) setup(ctx context.Context) (func(), error) {
 		s.stacks = append(s.stacks, &stack{faults: fb, retry: retry.New(fb, retryPolicy, nil)})
 	}
 	opts := engine.Options{KDF: crypto.KDFParams{N: 1 << 12, R: 8, P: 1}}
+	if s.o.Verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(s.out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	if s.repo, err = engine.Init(ctx, s.stacks[0].retry, password, engine.InitOptions{PackSize: 4 << 20}, opts); err != nil {
 		return cleanup, fmt.Errorf("init repository: %w", err)
 	}
