@@ -330,13 +330,6 @@ func (p *pruner) mark(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.sizes = make(map[blob.ID]int64)
-	if err := repo.List(ctx, backend.PackFile, func(id blob.ID, size int64) error {
-		p.sizes[id] = size
-		return nil
-	}); err != nil {
-		return err
-	}
 	packs := make(map[blob.ID]*packUse)
 	repo.EachBlob(func(id blob.ID, loc index.Location) bool {
 		u := packs[loc.Pack]
@@ -353,6 +346,18 @@ func (p *pruner) mark(ctx context.Context) error {
 		}
 		return true
 	})
+	// Storage is listed after the index is read: a writer sharing this
+	// Repository (mbackup serve) adds packs to it as they are uploaded, and
+	// one uploaded in between must not look indexed but missing. It looks
+	// unindexed instead, like any pack of a writer in another process, and
+	// its mark waits for that writer, whose index file then keeps it.
+	p.sizes = make(map[blob.ID]int64)
+	if err := repo.List(ctx, backend.PackFile, func(id blob.ID, size int64) error {
+		p.sizes[id] = size
+		return nil
+	}); err != nil {
+		return err
+	}
 
 	var marked, keep, repack []blob.ID
 	for id, size := range p.sizes {

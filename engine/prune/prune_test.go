@@ -669,3 +669,71 @@ func TestLeftoverLockOfEndedSession(t *testing.T) {
 	}
 	mustCheck(t, open(t, fb))
 }
+
+// listHook calls fn once, at the first listing of packs after arm: before
+// the listing or after it.
+type listHook struct {
+	backend.Backend
+	mu     sync.Mutex
+	fn     func()
+	before bool
+}
+
+func (l *listHook) arm(fn func()) { l.mu.Lock(); l.fn = fn; l.mu.Unlock() }
+
+func (l *listHook) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	var hook func()
+	if t == backend.PackFile {
+		l.mu.Lock()
+		hook, l.fn = l.fn, nil
+		l.mu.Unlock()
+	}
+	if hook != nil && l.before {
+		hook()
+	}
+	err := l.Backend.List(ctx, t, fn)
+	if hook != nil && !l.before {
+		hook()
+	}
+	return err
+}
+
+// TestPackUploadedWhilePruneReadsIndex: with backups and prune on one
+// Repository (mbackup serve), a backup's packs are uploaded while prune
+// reads the index and lists storage. That is not damage, and the backup's
+// data must survive this prune and the next.
+func TestPackUploadedWhilePruneReadsIndex(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		t.Run(map[bool]string{false: "after the listing", true: "before the listing"}[before], func(t *testing.T) {
+			ctx := context.Background()
+			hook := &listHook{Backend: localBackend(t), before: before}
+			r := newRepo(t, hook)
+			dir, _ := build(t, 7, 30)
+			old := mustBackup(t, r, dir, "x")
+			if err := r.RemoveSnapshot(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			dir2, want := build(t, 8, 30)
+			var committed blob.ID
+			var werr error
+			_, err := prune.Run(ctx, r, prune.Options{Progress: func(phase string) {
+				if phase == "finding referenced data" {
+					hook.arm(func() { committed, werr = backup(t, r, dir2, "y") })
+				}
+			}})
+			if err != nil {
+				t.Fatalf("prune: %v", err)
+			}
+			if werr != nil || committed.IsNull() {
+				t.Fatalf("the backup during prune did not run: %v", werr)
+			}
+			mustRestorePinned(t, r, committed, want)
+			if _, err := prune.Run(ctx, r, prune.Options{}); err != nil {
+				t.Fatalf("next prune: %v", err)
+			}
+			final := open(t, hook)
+			mustCheck(t, final)
+			mustRestore(t, final, committed, want)
+		})
+	}
+}
