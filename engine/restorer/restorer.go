@@ -39,8 +39,10 @@ type Options struct {
 	Exclude []string
 	// Workers is the number of packs fetched at once (default 4).
 	Workers int
-	// Verify reads every written file back and checks it against the
-	// snapshot before anything is committed.
+	// Verify reads every written file back before anything is committed
+	// and checks it against the snapshot: each blob's bytes against a
+	// CRC-32C of its plaintext taken when it was decrypted and
+	// authenticated, and each file's length.
 	Verify bool
 	// DryRun plans and reports without changing anything.
 	DryRun bool
@@ -452,6 +454,7 @@ type neededBlob struct {
 	loc     index.Location
 	id      blob.ID
 	targets []target
+	sum     uint32 // CRC-32C of the plaintext, for Options.Verify
 }
 
 type target struct {

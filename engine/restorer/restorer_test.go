@@ -179,3 +179,73 @@ func TestFailedRestoreLeavesTargetUntouched(t *testing.T) {
 		t.Fatalf("failed restore changed the target:\n%s", strings.Join(d, "\n"))
 	}
 }
+
+// TestVerifyCatchesABadWrite damages staged files after their last byte
+// was written and before verification: the restore must fail, name a
+// file, and leave no trace, whether a byte changed or a file grew.
+func TestVerifyCatchesABadWrite(t *testing.T) {
+	src := t.TempDir()
+	if err := fstest.Build(src, 3, 60); err != nil {
+		t.Fatal(err)
+	}
+	r := setup(t, mem.New())
+	id := archive(t, r, src, nil)
+	for _, damage := range []struct {
+		name string
+		do   func(f *os.File, size int64) error
+	}{
+		{"a byte flipped", func(f *os.File, size int64) error {
+			b := make([]byte, 1)
+			if _, err := f.ReadAt(b, size/2); err != nil {
+				return err
+			}
+			b[0] ^= 0x20
+			_, err := f.WriteAt(b, size/2)
+			return err
+		}},
+		{"a byte appended", func(f *os.File, size int64) error {
+			_, err := f.WriteAt([]byte{0}, size)
+			return err
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dst := filepath.Join(parent, "out")
+			damaged := ""
+			progress := func(p restorer.Progress) {
+				if p.FilesDone != p.FilesTotal || damaged != "" {
+					return
+				}
+				// Every file is written: damage the largest staged one.
+				var largest int64
+				filepath.WalkDir(parent, func(path string, d os.DirEntry, err error) error {
+					if err == nil && d.Type().IsRegular() {
+						if fi, err := d.Info(); err == nil && fi.Size() > largest {
+							largest, damaged = fi.Size(), path
+						}
+					}
+					return nil
+				})
+				f, err := os.OpenFile(damaged, os.O_RDWR, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer f.Close()
+				if err := damage.do(f, largest); err != nil {
+					t.Error(err)
+				}
+			}
+			_, err := restorer.Restore(context.Background(), r, id, dst, restorer.Options{Verify: true, Workers: 1, Progress: progress})
+			if damaged == "" {
+				t.Fatal("the progress callback never saw every file written")
+			}
+			if err == nil || !strings.Contains(err.Error(), "verify") || !strings.Contains(err.Error(), filepath.Base(damaged)) {
+				t.Fatalf("restore with a damaged staged file %s: got %v, want a verification error naming it", filepath.Base(damaged), err)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+				t.Errorf("a failed restore left %d entries behind", len(entries))
+			}
+		})
+	}
+}
