@@ -213,13 +213,20 @@ func Prepare(ctx context.Context, repo *engine.Repository, root blob.ID, target 
 		r.cleanup()
 		return nil, err
 	}
+	// The staged data goes to disk while it is read back: verification
+	// reads the page cache, and both must be done before the commit.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return syncFS(r.target) })
 	if opts.Verify {
-		n, err := r.verify(ctx)
-		if err != nil {
-			r.cleanup()
-			return nil, err
-		}
-		st.Verified = n
+		g.Go(func() error {
+			n, err := r.verify(gctx)
+			st.Verified = n
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		r.cleanup()
+		return nil, err
 	}
 	return st, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mbackup/mbackup/scripts/moodlegen"
@@ -199,6 +200,7 @@ const floorBackend = "floor"
 // floor measures s, the PostgreSQL part of phase that every tool runs, and
 // records it under floorBackend.
 func (rc *round) floor(ctx context.Context, phase string, s step) {
+	rc.settle()
 	u, _, err := rc.r.run(ctx, s)
 	res := result{Round: rc.n, Tool: s[0].args[0], Backend: floorBackend, Phase: phase,
 		Wall: u.Wall.Seconds(), CPU: u.CPU().Seconds(), MaxRSS: u.MaxRSS}
@@ -209,6 +211,24 @@ func (rc *round) floor(ctx context.Context, phase string, s step) {
 		rc.logf("  %-16s %-22s wall %6.2fs  cpu %6.2fs  (alone, what every tool waits on)", res.Tool, phase, res.Wall, res.CPU)
 	}
 	rc.results = append(rc.results, res)
+}
+
+// settle gives the next measurement the same start as every other: the
+// previous tool's dirty pages written out and, with --drop-caches, the
+// page cache, dentries and inodes dropped. Without it, a tool that runs
+// after another restore pays for that one's writeback, and on this kind
+// of VM system time grows with the cached pages of earlier restores.
+func (rc *round) settle() {
+	syscall.Sync()
+	if !rc.o.dropCaches {
+		return
+	}
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		*rc.notes = appendOnce(*rc.notes, fmt.Sprintf("the page cache could not be dropped between tools (%v): tools measured later may pay for earlier ones' cached pages", err))
+		rc.o.dropCaches = false
+		return
+	}
+	*rc.notes = appendOnce(*rc.notes, "Before each tool's phase (and each floor), dirty data was written out and the page cache dropped: every tool starts cold, reading its repository and the source from disk (--drop-caches=false to keep caches).")
 }
 
 func withStdout(c command, path string) command {
@@ -267,6 +287,7 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 				}
 				continue
 			}
+			rc.settle()
 			u, _, err := rc.r.runAll(ctx, tg.tool.backupSteps(tg, &ds.in, day))
 			rc.record(tg, phase, u, err, nil)
 		}
@@ -329,6 +350,7 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 			rc.record(tg, phaseRestore, usage{}, err, nil)
 			continue
 		}
+		rc.settle()
 		u, _, err := rc.r.runAll(ctx, steps)
 		var verified *bool
 		if err == nil {

@@ -57,6 +57,7 @@ type options struct {
 	jsonOut    string
 	timeout    time.Duration
 	restoreSQL bool
+	dropCaches bool
 	repeat     int
 	stat       string
 	scaling    bool
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement as JSON to this file")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "limit for each command; a command over it is killed with its process group")
 	fs.StringVar(&restoreFormat, "restore-db", "sql", "what the other tools' restore produces from the dump: sql (pg_restore -f db.sql, like mbackup --target-dir) or dump (the raw pg_dump file)")
+	fs.BoolVar(&o.dropCaches, "drop-caches", true, "before each tool's phase, write dirty data to disk and drop the page cache (needs root), so that no tool inherits another's cache or writeback")
 	fs.IntVar(&o.repeat, "repeat", 1, "run the whole comparison this many times on freshly generated data (see --stat)")
 	fs.StringVar(&o.stat, "stat", "median", "with --repeat, report the median or the min of each time (min: the best estimate when other work disturbs the machine)")
 	fs.BoolVar(&o.scaling, "scaling", false, "measure mbackup alone at --factors times the files instead of comparing tools")
