@@ -8,7 +8,10 @@
 // and into a local S3 server (versitygw; borg 1.x has no S3), one tool
 // after the other: a full backup (day 1), a simulated day of change
 // (moodlegen's Mutate), an incremental backup (day 2), and a full restore of
-// day 2 that is verified against the source. Per tool, backend and phase it
+// day 2 that is verified against the source. Each tool's phase starts cold:
+// dirty data written out and the page cache dropped (root only; see
+// --drop-caches), so no tool pays for another's writeback or cached pages.
+// Per tool, backend and phase it
 // records wall time, CPU time (user + system of every process of the phase,
 // from the rusage the kernel reports when each is reaped), peak RSS (the
 // largest resident set of any one process; each runs under a small reaper
