@@ -99,21 +99,36 @@ func mustRestore(t *testing.T, r *engine.Repository, id blob.ID, want map[string
 	if err := r.LoadIndex(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sn, err := r.LoadSnapshot(context.Background(), id)
-	if err != nil {
+	if err := restoreAndCompare(r, id, want); err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(t.TempDir(), "r")
-	if _, err := restorer.Restore(context.Background(), r, sn.Tree, dst, restorer.Options{Verify: true}); err != nil {
-		t.Fatalf("restore %s: %v", id.Short(), err)
+}
+
+// restoreAndCompare restores snapshot id into a temporary folder and
+// compares it with want.
+func restoreAndCompare(r *engine.Repository, id blob.ID, want map[string]fstest.Entry) error {
+	ctx := context.Background()
+	sn, err := r.LoadSnapshot(ctx, id)
+	if err != nil {
+		return err
+	}
+	dst, err := os.MkdirTemp("", "restore")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dst)
+	dst = filepath.Join(dst, "r")
+	if _, err := restorer.Restore(ctx, r, sn.Tree, dst, restorer.Options{Verify: true}); err != nil {
+		return fmt.Errorf("restore %s: %w", id.Short(), err)
 	}
 	got, err := fstest.Snapshot(dst, nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if d := fstest.Diff(want, got); len(d) > 0 {
-		t.Fatalf("snapshot %s restores differently:\n%s", id.Short(), strings.Join(d, "\n"))
+		return fmt.Errorf("snapshot %s restores differently:\n%s", id.Short(), strings.Join(d, "\n"))
 	}
+	return nil
 }
 
 func build(t testing.TB, seed uint64, files int) (string, map[string]fstest.Entry) {
@@ -322,27 +337,7 @@ func restorePinned(r *engine.Repository, id blob.ID, want map[string]fstest.Entr
 		return err
 	}
 	defer sess.Close(ctx)
-	sn, err := r.LoadSnapshot(ctx, id)
-	if err != nil {
-		return err
-	}
-	dst, err := os.MkdirTemp("", "restore")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dst)
-	dst = filepath.Join(dst, "r")
-	if _, err := restorer.Restore(ctx, r, sn.Tree, dst, restorer.Options{Verify: true}); err != nil {
-		return fmt.Errorf("restore %s: %w", id.Short(), err)
-	}
-	got, err := fstest.Snapshot(dst, nil)
-	if err != nil {
-		return err
-	}
-	if d := fstest.Diff(want, got); len(d) > 0 {
-		return fmt.Errorf("snapshot %s restores differently:\n%s", id.Short(), strings.Join(d, "\n"))
-	}
-	return nil
+	return restoreAndCompare(r, id, want)
 }
 
 func TestConcurrentPruneRefused(t *testing.T) {

@@ -200,7 +200,7 @@ const floorBackend = "floor"
 // floor measures s, the PostgreSQL part of phase that every tool runs, and
 // records it under floorBackend.
 func (rc *round) floor(ctx context.Context, phase string, s step) {
-	rc.settle()
+	rc.coldStart()
 	u, _, err := rc.r.run(ctx, s)
 	res := result{Round: rc.n, Tool: s[0].args[0], Backend: floorBackend, Phase: phase,
 		Wall: u.Wall.Seconds(), CPU: u.CPU().Seconds(), MaxRSS: u.MaxRSS}
@@ -213,12 +213,12 @@ func (rc *round) floor(ctx context.Context, phase string, s step) {
 	rc.results = append(rc.results, res)
 }
 
-// settle gives the next measurement the same start as every other: the
+// coldStart gives the next measurement the same start as every other: the
 // previous tool's dirty pages written out and, with --drop-caches, the
 // page cache, dentries and inodes dropped. Without it, a tool that runs
 // after another restore pays for that one's writeback, and on this kind
 // of VM system time grows with the cached pages of earlier restores.
-func (rc *round) settle() {
+func (rc *round) coldStart() {
 	syscall.Sync()
 	if !rc.o.dropCaches {
 		return
@@ -287,7 +287,7 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 				}
 				continue
 			}
-			rc.settle()
+			rc.coldStart()
 			u, _, err := rc.r.runAll(ctx, tg.tool.backupSteps(tg, &ds.in, day))
 			rc.record(tg, phase, u, err, nil)
 		}
@@ -350,7 +350,7 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 			rc.record(tg, phaseRestore, usage{}, err, nil)
 			continue
 		}
-		rc.settle()
+		rc.coldStart()
 		u, _, err := rc.r.runAll(ctx, steps)
 		var verified *bool
 		if err == nil {

@@ -151,8 +151,8 @@ func (ds *dataset) settle(ctx context.Context, freeze bool) error {
 }
 
 // measureDump runs the dump every tool reads and counts its bytes; with
-// keep set, it also writes the dump to that file, synced, so that its
-// write-back does not fall into a later measurement.
+// keep set, it also writes the dump to that file (written out before the
+// next measurement like everything else, see round.coldStart).
 func (ds *dataset) measureDump(ctx context.Context, keep string) (int64, error) {
 	c := ds.in.pgDump()
 	cmd := exec.CommandContext(ctx, c.args[0], c.args[1:]...)
@@ -173,7 +173,7 @@ func (ds *dataset) measureDump(ctx context.Context, keep string) (int64, error) 
 		return 0, fmt.Errorf("pg_dump of %s: %v: %s", ds.db, err, strings.TrimSpace(stderr.String()))
 	}
 	if f != nil {
-		if err := f.Sync(); err != nil {
+		if err := f.Close(); err != nil {
 			return 0, fmt.Errorf("write %s: %w", keep, err)
 		}
 	}
