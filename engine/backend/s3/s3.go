@@ -60,6 +60,7 @@ const DefaultIdleTimeout = 2 * time.Minute
 // Backend is a repository in an S3 bucket.
 type Backend struct {
 	client *minio.Client
+	core   minio.Core // for GETs that answer in one request
 	cfg    Config
 }
 
@@ -105,7 +106,7 @@ func Open(cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("s3: connect to %s: %w", cfg.Endpoint, err)
 	}
 	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
-	return &Backend{client: client, cfg: cfg}, nil
+	return &Backend{client: client, core: minio.Core{Client: client}, cfg: cfg}, nil
 }
 
 // idleConn fails the pending reads and writes of a connection that moved
@@ -240,17 +241,15 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int
 			return fmt.Errorf("load %v: %w", h, err)
 		}
 	}
-	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(h), opts)
+	// Core's GetObject sends the GET at once and reports its status;
+	// Client's lazy Object would send a HEAD first, a second round trip
+	// (and a second chance of a transient failure) for every load.
+	body, _, _, err := b.core.GetObject(ctx, b.cfg.Bucket, b.key(h), opts)
 	if err != nil {
 		return b.classify(err, "load %v", h)
 	}
-	defer obj.Close()
-	// GetObject is lazy: a missing object shows up on the first read. Stat
-	// first so that callers see ErrNotExist rather than a read error.
-	if _, err := obj.Stat(); err != nil {
-		return b.classify(err, "load %v", h)
-	}
-	if err := fn(obj); err != nil {
+	defer body.Close()
+	if err := fn(body); err != nil {
 		return b.classify(err, "load %v", h)
 	}
 	return nil

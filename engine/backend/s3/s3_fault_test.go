@@ -243,3 +243,46 @@ func containsAny(s string, subs []string) bool {
 	}
 	return false
 }
+
+// A load is one request: every extra round trip is latency on each pack a
+// restore reads, and one more chance for a transient fault to cost an
+// attempt.
+func TestLoadIsOneRequest(t *testing.T) {
+	t.Parallel()
+	p, raw, _ := proxied(t, 0)
+	ctx := context.Background()
+	data := randomBytes(t, 64<<10)
+	if err := backend.SaveBytes(ctx, raw, packHandle, data); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		offset, length int64
+	}{
+		{"whole", 0, 0},
+		{"range", 1000, 5000},
+		{"tail", int64(len(data)) - 100, 0},
+	}
+	for _, tt := range tests {
+		before := p.Stats().Requests
+		var got []byte
+		err := raw.Load(ctx, packHandle, tt.offset, tt.length, func(r io.Reader) error {
+			var err error
+			got, err = io.ReadAll(r)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		end := int64(len(data))
+		if tt.length > 0 {
+			end = tt.offset + tt.length
+		}
+		if !bytes.Equal(got, data[tt.offset:end]) {
+			t.Errorf("%s: got %d bytes, want %d", tt.name, len(got), end-tt.offset)
+		}
+		if n := p.Stats().Requests - before; n != 1 {
+			t.Errorf("%s: %d requests, want 1", tt.name, n)
+		}
+	}
+}
