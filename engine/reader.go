@@ -66,6 +66,36 @@ func (r *Repository) NewContentReader(ctx context.Context, ids []blob.ID, prefet
 
 // Read implements io.Reader.
 func (cr *ContentReader) Read(p []byte) (int, error) {
+	if err := cr.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, cr.cur)
+	cr.cur = cr.cur[n:]
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo: io.Copy hands w whole blobs, without
+// the copy through its own small buffer.
+func (cr *ContentReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := cr.fill(); err != nil {
+			if err == io.EOF {
+				return total, nil
+			}
+			return total, err
+		}
+		n, err := w.Write(cr.cur)
+		total += int64(n)
+		cr.cur = cr.cur[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill makes cur non-empty with the next blob, or returns why it cannot.
+func (cr *ContentReader) fill() error {
 	for len(cr.cur) == 0 {
 		if cr.buf != nil {
 			select {
@@ -75,7 +105,7 @@ func (cr *ContentReader) Read(p []byte) (int, error) {
 			cr.buf = nil
 		}
 		if cr.err != nil {
-			return 0, cr.err
+			return cr.err
 		}
 		ch, ok := <-cr.out
 		if !ok {
@@ -83,19 +113,17 @@ func (cr *ContentReader) Read(p []byte) (int, error) {
 			if err := cr.ctx.Err(); err != nil {
 				cr.err = err
 			}
-			return 0, cr.err
+			return cr.err
 		}
 		res := <-ch
 		if res.err != nil {
 			cr.err = res.err
 			cr.cancel()
-			return 0, res.err
+			return res.err
 		}
 		cr.cur, cr.buf = res.data, res.data
 	}
-	n := copy(p, cr.cur)
-	cr.cur = cr.cur[n:]
-	return n, nil
+	return nil
 }
 
 // Close stops prefetching.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,8 @@ type app struct {
 	log  *slog.Logger
 
 	cpuProfile string
-	stopProf   func()
+	tracePath  string
+	stopProf   []func()
 
 	mu sync.Mutex // serialises stderr lines from parallel jobs
 }
@@ -57,11 +59,18 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if a.cpuProfile != "" {
-				stop, err := startCPUProfile(a.cpuProfile)
+				stop, err := startProfile(a.cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 				if err != nil {
 					return err
 				}
-				a.stopProf = stop
+				a.stopProf = append(a.stopProf, stop)
+			}
+			if a.tracePath != "" {
+				stop, err := startProfile(a.tracePath, trace.Start, trace.Stop)
+				if err != nil {
+					return err
+				}
+				a.stopProf = append(a.stopProf, stop)
 			}
 			level := slog.LevelWarn
 			if a.verbose {
@@ -84,6 +93,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.verbose, "verbose", false, "print more detail")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
+	pf.StringVar(&a.tracePath, "trace", "", "write an execution trace to this file (where the wall time goes: go tool trace)")
+	_ = pf.MarkHidden("trace")
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
@@ -104,22 +115,24 @@ func (a *app) close() {
 	if a.repo != nil {
 		a.repo.Close()
 	}
-	if a.stopProf != nil {
-		a.stopProf()
+	for _, stop := range a.stopProf {
+		stop()
 	}
 }
 
 // startCPUProfile profiles the process until the returned func is called.
-func startCPUProfile(path string) (func(), error) {
+// startProfile creates path and starts a profile writing to it; the
+// returned function stops it.
+func startProfile(path string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() { stop(); f.Close() }, nil
 }
 
 // config loads the configuration once.

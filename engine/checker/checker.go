@@ -478,7 +478,7 @@ func (c *checker) readPack(ctx context.Context, id blob.ID) ([]blob.ID, int64, e
 	var buf []byte
 	for _, b := range hdr {
 		inPack[b.ID] = b
-		plain, err := c.repo.OpenBlob(b, data[b.Offset:b.Offset+b.Length], buf)
+		plain, err := c.repo.OpenBlobChecked(b, data[b.Offset:b.Offset+b.Length], buf)
 		if err != nil {
 			c.damage(id, fmt.Sprintf("pack %s is damaged: %v", id.Short(), err))
 			bad = append(bad, b.ID)

@@ -51,7 +51,7 @@ func (p *pruner) repack(ctx context.Context, ids []blob.ID, packs map[blob.ID]*p
 				return nil, fmt.Errorf("pack %s: blob %s beyond its end: %w", id.Short(), b.ID.Short(), engine.ErrDamaged)
 			}
 			sealed := data[b.Offset : b.Offset+b.Length]
-			if buf, err = repo.OpenBlob(b, sealed, buf); err != nil {
+			if buf, err = repo.OpenBlobChecked(b, sealed, buf); err != nil {
 				return nil, fmt.Errorf("pack %s: %w", id.Short(), err)
 			}
 			w := writers[b.Type]
