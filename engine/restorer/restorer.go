@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,23 @@ type fileWrite struct {
 	temp      string     // else its temporary name in an existing folder
 	node      *tree.Node // name, size, content and metadata
 	remaining atomic.Int64
+
+	// The first worker with a blob for the file creates it; a file's
+	// blobs can sit in packs that different workers fetch.
+	create    sync.Once
+	createErr error
+}
+
+// open opens the staged file for writing, creating it on first use.
+func (w *fileWrite) open() (*os.File, error) {
+	var f *os.File
+	w.create.Do(func() {
+		f, w.createErr = os.OpenFile(w.stage(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	})
+	if f != nil || w.createErr != nil {
+		return f, w.createErr
+	}
+	return os.OpenFile(w.stage(), os.O_WRONLY, 0)
 }
 
 // stage returns the path the file is built at.

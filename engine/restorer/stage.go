@@ -50,14 +50,18 @@ func (r *restorer) stage(ctx context.Context) error {
 			return fmt.Errorf("stage folder: %w", err)
 		}
 	}
+	// Files with content are created by the workers that fetch it, in
+	// parallel and while other packs are read; empty files are made here.
 	for _, w := range r.writes {
-		f, err := os.OpenFile(w.stage(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return fmt.Errorf("stage %s: %w", w.rel, err)
+		if w.remaining.Load() > 0 {
+			continue
 		}
-		err = f.Truncate(int64(w.node.Size))
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		f, err := w.open()
+		if err == nil {
+			err = fsetMeta(f, w.node)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", w.rel, err)
@@ -72,11 +76,6 @@ func (r *restorer) stage(ctx context.Context) error {
 		}
 		if err := setMeta(l.stage, l.node); err != nil {
 			return fmt.Errorf("stage %s: %w", l.rel, err)
-		}
-	}
-	for _, w := range r.writes {
-		if err := setMeta(w.stage(), w.node); err != nil {
-			return fmt.Errorf("stage %s: %w", w.rel, err)
 		}
 	}
 	// Deepest folders first: setting a folder's time must come after the
@@ -182,7 +181,7 @@ func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, fb *fetchBuffer
 							delete(open, w)
 						}
 					}
-					if f, err = os.OpenFile(t.w.stage(), os.O_WRONLY, 0); err != nil {
+					if f, err = t.w.open(); err != nil {
 						return fmt.Errorf("write %s: %w", t.w.rel, err)
 					}
 					open[t.w] = f
@@ -193,6 +192,10 @@ func (r *restorer) fetchPack(ctx context.Context, pn *packNeeds, fb *fetchBuffer
 				written += int64(len(plain))
 				if t.w.remaining.Add(-1) == 0 {
 					completed++
+					// Nothing writes to the file after this.
+					if err := fsetMeta(f, t.w.node); err != nil {
+						return fmt.Errorf("write %s: %w", t.w.rel, err)
+					}
 					// Start writing the finished file to disk now, so
 					// that the sync before the commit has less to wait
 					// for (a hint: the sync is what guarantees it).
@@ -352,6 +355,20 @@ func (r *restorer) cleanup() {
 	for dir, t := range r.dirTimes {
 		_ = os.Chtimes(dir, t[0], t[1])
 	}
+}
+
+// fsetMeta is setMeta for a regular file open as f.
+func fsetMeta(f *os.File, n *tree.Node) error {
+	if os.Geteuid() == 0 {
+		if err := f.Chown(int(n.UID), int(n.GID)); err != nil {
+			return err
+		}
+	}
+	if err := f.Chmod(n.Mode.Perm() | n.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.ModTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	return unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH)
 }
 
 // setMeta applies mode, owner (when root) and times to p without

@@ -128,8 +128,11 @@ func Build(root string, seed uint64, files int) error {
 			}
 		}
 		mode := fs.FileMode(0o644)
-		if rng.IntN(5) == 0 {
+		switch rng.IntN(10) {
+		case 0, 1:
 			mode = 0o600
+		case 2:
+			mode = 0o444 // read-only: a restore must finish writing before it applies the mode
 		}
 		if err := os.WriteFile(name, data, mode); err != nil {
 			return err
