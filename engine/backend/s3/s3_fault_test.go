@@ -133,8 +133,11 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 				if got := p.Stats().Total() - injected; got != wantFaults {
 					t.Errorf("%d faults injected, want %d", got, wantFaults)
 				}
-				if got := be.Retries() - before; got != wantRetries {
-					t.Errorf("%d retries, want %d", got, wantRetries)
+				// Go's HTTP transport itself retries an idempotent
+				// request once when a reused connection fails before
+				// the answer starts; the rest are ours.
+				if got := be.Retries() - before; got > wantRetries || (wantRetries > 0 && got < 1) {
+					t.Errorf("%d retries, want %d (or one fewer)", got, wantRetries)
 				}
 			})
 		}
@@ -244,9 +247,9 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-// A load is one request: every extra round trip is latency on each pack a
-// restore reads, and one more chance for a transient fault to cost an
-// attempt.
+// A load is one request on a reused connection: every extra round trip
+// or handshake is latency and server work on each pack a restore reads,
+// and one more chance for a transient fault to cost an attempt.
 func TestLoadIsOneRequest(t *testing.T) {
 	t.Parallel()
 	p, raw, _ := proxied(t, 0)
@@ -262,7 +265,9 @@ func TestLoadIsOneRequest(t *testing.T) {
 		{"whole", 0, 0},
 		{"range", 1000, 5000},
 		{"tail", int64(len(data)) - 100, 0},
+		{"exact read of a range", 300, 700},
 	}
+	conns := p.Stats().Connections
 	for _, tt := range tests {
 		before := p.Stats().Requests
 		var got []byte
@@ -284,5 +289,15 @@ func TestLoadIsOneRequest(t *testing.T) {
 		if n := p.Stats().Requests - before; n != 1 {
 			t.Errorf("%s: %d requests, want 1", tt.name, n)
 		}
+	}
+	// ReadAtInto reads exactly the range and never asks for more: the
+	// body must still be finished so that its connection is reused.
+	for range 5 {
+		if _, err := backend.ReadAtInto(ctx, raw, packHandle, 10, make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.Stats().Connections - conns; n > 1 {
+		t.Errorf("%d loads one after the other opened %d connections, want at most 1", len(tests)+5, n)
 	}
 }

@@ -50,7 +50,9 @@ func Launch(ctx context.Context, root string) (*Process, error) {
 		Root:   root,
 		stderr: &tail{max: 4096},
 	}
-	p.cmd = exec.Command(bin, "--port", addr, "posix", root)
+	// Keep-alive, as S3 services have it (versitygw's default closes
+	// every connection after one request); no log line per request.
+	p.cmd = exec.Command(bin, "--port", addr, "--keep-alive", "--quiet", "posix", root)
 	p.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+p.AccessKey, "ROOT_SECRET_KEY="+p.SecretKey)
 	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
