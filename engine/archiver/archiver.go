@@ -61,6 +61,7 @@ type archiver struct {
 	opts    Options
 	exclude *Matcher
 	jobs    chan *fileJob
+	walkers chan struct{} // folders walked at once besides the first
 	stats   struct {
 		files, dirs, symlinks, bytes, read, unchanged, newBlobs, stored, warnings atomic.Int64
 	}
@@ -91,7 +92,8 @@ func Archive(ctx context.Context, repo *engine.Repository, root string, opts Opt
 	if !fi.IsDir() {
 		return blob.ID{}, Stats{}, fmt.Errorf("archive %s: not a folder", root)
 	}
-	a := &archiver{repo: repo, root: root, opts: opts, exclude: m, jobs: make(chan *fileJob, opts.Workers)}
+	a := &archiver{repo: repo, root: root, opts: opts, exclude: m, jobs: make(chan *fileJob, opts.Workers),
+		walkers: make(chan struct{}, opts.Workers)}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -154,10 +156,10 @@ func (a *archiver) saveDir(ctx context.Context, abs, rel string, parent *tree.Tr
 	}
 	t := &tree.Tree{Nodes: make([]*tree.Node, 0, len(entries))}
 	var (
-		wg      sync.WaitGroup
+		wg      sync.WaitGroup // files queued to the workers
+		subs    sync.WaitGroup // subfolders walked by other goroutines
 		errMu   sync.Mutex
-		fileErr error
-		queued  bool
+		fileErr error // the first storage error of a file or subfolder
 	)
 	for _, e := range entries {
 		name := e.Name()
@@ -189,7 +191,6 @@ func (a *archiver) saveDir(ctx context.Context, abs, rel string, parent *tree.Tr
 				a.stats.unchanged.Add(1)
 				break
 			}
-			queued = true
 			wg.Add(1)
 			job := &fileJob{abs: cabs, rel: crel, node: node, wg: &wg, err: &fileErr, errMu: &errMu}
 			select {
@@ -197,28 +198,35 @@ func (a *archiver) saveDir(ctx context.Context, abs, rel string, parent *tree.Tr
 			case <-ctx.Done():
 				wg.Done()
 				wg.Wait()
+				subs.Wait()
 				return blob.ID{}, ctx.Err()
 			}
 		case fi.IsDir():
-			var ptree *tree.Tree
-			if pnode != nil && pnode.Type == tree.Dir && pnode.Subtree != nil {
-				if ptree, err = a.repo.LoadTree(ctx, *pnode.Subtree); err != nil {
-					a.warn(crel, fmt.Errorf("parent tree unreadable, reading the folder again: %w", err))
-					ptree = nil
+			// A subfolder is walked by a goroutine of its own while one is
+			// free, else by this one: with one walker, each folder's
+			// files had to be saved before the next folder was read, and
+			// moodledata's thousands of one-file folders were read one
+			// disk access after the other.
+			select {
+			case a.walkers <- struct{}{}:
+				subs.Add(1)
+				go func() {
+					defer func() { <-a.walkers; subs.Done() }()
+					if err := a.saveSubdir(ctx, cabs, crel, node, pnode); err != nil {
+						errMu.Lock()
+						if fileErr == nil {
+							fileErr = err
+						}
+						errMu.Unlock()
+					}
+				}()
+			default:
+				if err := a.saveSubdir(ctx, cabs, crel, node, pnode); err != nil {
+					subs.Wait()
+					wg.Wait()
+					return blob.ID{}, err
 				}
 			}
-			id, err := a.saveDir(ctx, cabs, crel, ptree)
-			if err != nil {
-				var pe *fs.PathError
-				if errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
-					a.warn(crel, err)
-					continue
-				}
-				wg.Wait()
-				return blob.ID{}, err
-			}
-			node.Subtree = &id
-			a.stats.dirs.Add(1)
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(cabs)
 			if err != nil {
@@ -234,19 +242,18 @@ func (a *archiver) saveDir(ctx context.Context, abs, rel string, parent *tree.Tr
 		t.Nodes = append(t.Nodes, node)
 	}
 	wg.Wait()
+	subs.Wait()
 	if fileErr != nil {
 		return blob.ID{}, fileErr
 	}
-	if queued {
-		kept := t.Nodes[:0]
-		for _, n := range t.Nodes {
-			if n.Type == tree.File && n.Size == dropped {
-				continue
-			}
-			kept = append(kept, n)
+	kept := t.Nodes[:0]
+	for _, n := range t.Nodes {
+		if (n.Type == tree.File && n.Size == dropped) || (n.Type == tree.Dir && n.Subtree == nil) {
+			continue
 		}
-		t.Nodes = kept
+		kept = append(kept, n)
 	}
+	t.Nodes = kept
 	t.Sort()
 	saved, err := a.repo.SaveTree(ctx, t)
 	if err != nil {
@@ -258,6 +265,32 @@ func (a *archiver) saveDir(ctx context.Context, abs, rel string, parent *tree.Tr
 	}
 	a.progress()
 	return saved.ID, nil
+}
+
+// saveSubdir stores the folder abs as node's subtree, pnode being its
+// node in the parent snapshot. A folder that vanished or cannot be read is
+// a warning, and node keeps no subtree (the caller drops it).
+func (a *archiver) saveSubdir(ctx context.Context, abs, rel string, node, pnode *tree.Node) error {
+	var ptree *tree.Tree
+	if pnode != nil && pnode.Type == tree.Dir && pnode.Subtree != nil {
+		var err error
+		if ptree, err = a.repo.LoadTree(ctx, *pnode.Subtree); err != nil {
+			a.warn(rel, fmt.Errorf("parent tree unreadable, reading the folder again: %w", err))
+			ptree = nil
+		}
+	}
+	id, err := a.saveDir(ctx, abs, rel, ptree)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
+			a.warn(rel, err)
+			return nil
+		}
+		return err
+	}
+	node.Subtree = &id
+	a.stats.dirs.Add(1)
+	return nil
 }
 
 // dropped marks a file node whose file vanished; no real file has this
