@@ -54,6 +54,10 @@ const (
 	// Refuse resets the connection as soon as the request arrives, as a
 	// server that went away does.
 	Refuse Kind = "refuse"
+	// Corrupt flips the bits of the byte that follows Rule.After bytes of
+	// the exchange, as a faulty link or middlebox would: the server must
+	// notice (a checksum) or the client (authenticated content).
+	Corrupt Kind = "corrupt"
 )
 
 // Rule describes a fault. Zero fields match everything.
@@ -73,7 +77,7 @@ type Rule struct {
 	// Probability in (0,1] fires the rule at random; 0 means always.
 	Probability float64
 	// After is the number of bytes of the exchange to forward before a
-	// Reset or Stall takes effect.
+	// Reset, Stall or Corrupt takes effect.
 	After int64
 	// Duration is the length of a Stall or Delay.
 	Duration time.Duration
@@ -305,8 +309,9 @@ type conn struct {
 	upstream net.Conn
 
 	mu     sync.Mutex
-	armed  *Rule // a Reset or Stall waiting for its byte budget
+	armed  *Rule // a Reset, Stall or Corrupt waiting for its byte budget
 	budget int64
+	flip   bool // the next byte forwarded is corrupted
 	dead   bool
 }
 
@@ -379,6 +384,8 @@ func (c *conn) requests() {
 					c.reset()
 					return
 				}
+				c.arm(r)
+			case Corrupt:
 				c.arm(r)
 			}
 		}
@@ -507,6 +514,15 @@ func (c *conn) arm(r *Rule) {
 func (c *conn) write(dst net.Conn, p []byte) error {
 	for len(p) > 0 {
 		c.mu.Lock()
+		if c.flip {
+			c.flip = false
+			c.mu.Unlock()
+			if _, err := dst.Write([]byte{^p[0]}); err != nil {
+				return err
+			}
+			p = p[1:]
+			continue
+		}
 		r, budget := c.armed, c.budget
 		n := len(p)
 		if r != nil && int64(n) > budget {
@@ -535,6 +551,10 @@ func (c *conn) write(dst net.Conn, p []byte) error {
 				if !c.p.sleep(r.Duration) {
 					return net.ErrClosed
 				}
+			case Corrupt:
+				c.mu.Lock()
+				c.flip = true
+				c.mu.Unlock()
 			}
 		}
 	}

@@ -301,3 +301,27 @@ func TestLoadIsOneRequest(t *testing.T) {
 		t.Errorf("%d loads one after the other opened %d connections, want at most 1", len(tests)+5, n)
 	}
 }
+
+// A body damaged on its way to the server is refused by it (Content-MD5)
+// and sent again: nothing damaged is stored.
+func TestCorruptedUploadIsRefused(t *testing.T) {
+	t.Parallel()
+	p, raw, be := proxied(t, 0)
+	ctx := context.Background()
+	data := randomBytes(t, 256<<10)
+	p.Add(faultproxy.Rule{Kind: faultproxy.Corrupt, Method: "PUT", After: 100 << 10, Times: 1})
+	before := be.Retries()
+	if err := backend.SaveBytes(ctx, be, packHandle, data); err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats().Injected[faultproxy.Corrupt] != 1 {
+		t.Fatal("no byte was corrupted: the test proves nothing")
+	}
+	if be.Retries()-before != 1 {
+		t.Errorf("%d retries, want 1 (the server should refuse the damaged body)", be.Retries()-before)
+	}
+	got, err := backend.ReadAll(ctx, raw, packHandle)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored object differs from what was saved (%d bytes, %v)", len(got), err)
+	}
+}
