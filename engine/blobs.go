@@ -82,14 +82,24 @@ func (r *Repository) compress(data []byte, enc *zstd.Encoder) (stored []byte, co
 
 // spoolFiles recycles the temporary files packs are assembled in. The
 // files are unlinked as soon as they are created, so a crash leaves
-// nothing behind.
+// nothing behind. When the backend is a backend.FileStorer (the local
+// folder), packs are assembled in its own anonymous files and handed over
+// whole, instead of being written a second time by Save.
 type spoolFiles struct {
 	dir  string
 	free chan *os.File
+
+	storer backend.FileStorer // nil: packs are copied with Save
+
+	mu          sync.Mutex
+	unsupported bool              // the storer cannot make temporary files here
+	owned       map[*os.File]bool // files from storer.TempFile
 }
 
-func newSpoolFiles(dir string, n int) *spoolFiles {
-	return &spoolFiles{dir: dir, free: make(chan *os.File, n)}
+func newSpoolFiles(dir string, n int, be backend.Backend) *spoolFiles {
+	p := &spoolFiles{dir: dir, free: make(chan *os.File, n), owned: make(map[*os.File]bool)}
+	p.storer, _ = be.(backend.FileStorer)
+	return p
 }
 
 func (p *spoolFiles) get() (*os.File, error) {
@@ -97,6 +107,25 @@ func (p *spoolFiles) get() (*os.File, error) {
 	case f := <-p.free:
 		return f, nil
 	default:
+	}
+	p.mu.Lock()
+	try := p.storer != nil && !p.unsupported
+	p.mu.Unlock()
+	if try {
+		f, err := p.storer.TempFile(backend.PackFile)
+		switch {
+		case err == nil:
+			p.mu.Lock()
+			p.owned[f] = true
+			p.mu.Unlock()
+			return f, nil
+		case errors.Is(err, errors.ErrUnsupported):
+			p.mu.Lock()
+			p.unsupported = true
+			p.mu.Unlock()
+		default:
+			return nil, fmt.Errorf("create pack spool file: %w", err)
+		}
 	}
 	f, err := os.CreateTemp(p.dir, ".mbackup-pack-*")
 	if err != nil {
@@ -109,9 +138,26 @@ func (p *spoolFiles) get() (*os.File, error) {
 	return f, nil
 }
 
-// put empties f and keeps it for the next pack, or closes it.
+// storerOf returns the backend that can take f over, or nil when f must
+// be copied with Save.
+func (p *spoolFiles) storerOf(f *os.File) backend.FileStorer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.owned[f] {
+		return nil
+	}
+	return p.storer
+}
+
+// put empties f and keeps it for the next pack, or closes it. The
+// backend's own files are never reused: a store that failed late (its
+// folder's fsync) may have left the file linked as a pack.
 func (p *spoolFiles) put(f *os.File) {
-	if err := f.Truncate(0); err == nil {
+	p.mu.Lock()
+	owned := p.owned[f]
+	delete(p.owned, f)
+	p.mu.Unlock()
+	if !owned && f.Truncate(0) == nil {
 		if _, err := f.Seek(0, io.SeekStart); err == nil {
 			select {
 			case p.free <- f:
@@ -284,13 +330,19 @@ func (u *uploader) work() {
 func (u *uploader) upload(j job) {
 	r := u.r
 	blobs := j.sp.Blobs()
-	defer r.spools.put(j.sp.File())
+	f := j.sp.File()
+	defer r.spools.put(f)
 	// Uploads outlive the call that filled the pack: a cancelled backup's
 	// blobs may already be shared with another one in this process.
 	ctx := context.Background()
 	size, id, err := j.sp.Finalize()
 	if err == nil {
-		err = r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, j.sp.File(), size)
+		h := backend.Handle{Type: backend.PackFile, Name: id.String()}
+		if s := r.spools.storerOf(f); s != nil {
+			err = s.Store(ctx, h, f)
+		} else {
+			err = r.be.Save(ctx, h, f, size)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("upload pack %s: %w", id.Short(), err)

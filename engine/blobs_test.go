@@ -2,11 +2,19 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mbackup/mbackup/engine"
+	"github.com/mbackup/mbackup/engine/backend"
+	"github.com/mbackup/mbackup/engine/backend/fault"
+	"github.com/mbackup/mbackup/engine/backend/local"
 	"github.com/mbackup/mbackup/engine/backend/mem"
+	"github.com/mbackup/mbackup/engine/backend/retry"
 	"github.com/mbackup/mbackup/engine/blob"
 	"github.com/mbackup/mbackup/engine/pack"
 )
@@ -58,6 +66,61 @@ func TestOpenBlob(t *testing.T) {
 				case !c.ok && !errors.Is(err, engine.ErrDamaged):
 					t.Errorf("%s: %v; want ErrDamaged", c.name, err)
 				}
+			}
+		})
+	}
+}
+
+// packCounter is a local folder that counts how packs reach it.
+type packCounter struct {
+	*local.Backend
+	saves, stores atomic.Int64
+}
+
+func (c *packCounter) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
+	if h.Type == backend.PackFile {
+		c.saves.Add(1)
+	}
+	return c.Backend.Save(ctx, h, data, size)
+}
+
+func (c *packCounter) Store(ctx context.Context, h backend.Handle, f *os.File) error {
+	c.stores.Add(1)
+	return c.Backend.Store(ctx, h, f)
+}
+
+// On a local folder packs are assembled in the folder's own temporary
+// files and handed over whole; behind a wrapper that cannot hand files
+// over they are copied with Save. Either way they read back intact.
+func TestPacksHandedOverToLocalFolder(t *testing.T) {
+	tests := []struct {
+		name   string
+		wrap   func(*packCounter) backend.Backend
+		stored bool
+	}{
+		{"local folder", func(c *packCounter) backend.Backend { return c }, true},
+		{"behind retries", func(c *packCounter) backend.Backend { return retry.New(c, retry.DefaultPolicy, nil) }, true},
+		{"behind a wrapper without hand-over", func(c *packCounter) backend.Backend { return fault.New(c, 1) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lb, err := local.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &packCounter{Backend: lb}
+			r := initRepo(t, tt.wrap(c))
+			data := randomBytes(5, 12<<20)
+			ids, _ := saveAndCommit(t, r, data)
+			saves, stores := c.saves.Load(), c.stores.Load()
+			if tt.stored && (stores == 0 || saves != 0) {
+				t.Errorf("%d packs handed over, %d copied; want all handed over", stores, saves)
+			}
+			if !tt.stored && (saves == 0 || stores != 0) {
+				t.Errorf("%d packs handed over, %d copied; want all copied", stores, saves)
+			}
+			if got := loadAll(t, r, ids); !bytes.Equal(got, data) {
+				t.Fatal("data read back differs")
 			}
 		})
 	}

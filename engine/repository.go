@@ -43,7 +43,8 @@ type Options struct {
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 	// TempDir holds the (unlinked) files packs are assembled in before
-	// upload (default os.TempDir()).
+	// upload (default os.TempDir()), unless the backend can hand over
+	// files of its own (backend.FileStorer: the local folder).
 	TempDir string
 }
 
@@ -227,7 +228,7 @@ func newRepository(be backend.Backend, key *crypto.Key, cfg Config, opts Options
 // initPackBuffers sets up the spool files packs are assembled in: one per
 // uploader plus the packs being filled are kept for reuse.
 func (r *Repository) initPackBuffers() {
-	r.spools = newSpoolFiles(r.opts.TempDir, r.opts.Uploaders+2)
+	r.spools = newSpoolFiles(r.opts.TempDir, r.opts.Uploaders+2, r.be)
 }
 
 // Config returns the repository's configuration.

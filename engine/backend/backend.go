@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"time"
 )
@@ -199,6 +200,19 @@ func ReadAtInto(ctx context.Context, be Backend, h Handle, offset int64, buf []b
 		return nil, err
 	}
 	return buf, nil
+}
+
+// FileStorer is implemented by backends that can store a file by taking
+// it over rather than copying its bytes (the local folder: packs are then
+// written once, not spooled and copied). TempFile returns an anonymous
+// file on the backend's own storage, or an error matching
+// errors.ErrUnsupported when it cannot; Store makes a file from TempFile,
+// written to its end, the content of h, as durably and atomically as
+// Save. After a successful Store the file belongs to the backend: the
+// caller closes it and must not write to it.
+type FileStorer interface {
+	TempFile(t FileType) (*os.File, error)
+	Store(ctx context.Context, h Handle, f *os.File) error
 }
 
 // TempCleaner is implemented by backends whose interrupted saves can leave

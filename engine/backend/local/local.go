@@ -4,7 +4,9 @@
 // renamed into place and the folder fsynced, so a crash at any moment leaves
 // either the old state or the complete new file under its final name, never
 // a partial file. Temporary files start with a dot and are invisible to
-// List; a crash may leave some behind, which Clean removes.
+// List; a crash may leave some behind, which Clean removes. Packs are
+// written once: the repository assembles them in anonymous files of the
+// folder itself (TempFile), which Store links into place.
 package local
 
 import (
@@ -19,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mbackup/mbackup/engine/backend"
 )
@@ -50,13 +54,9 @@ func (b *Backend) path(h backend.Handle) string {
 // Save writes data to a temporary file next to its final name, fsyncs it and
 // renames it into place.
 func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
-	if err := ctx.Err(); err != nil {
+	final, dir, err := b.destination(ctx, h)
+	if err != nil {
 		return err
-	}
-	final := b.path(h)
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save %v: %w", h, err)
 	}
 	if err := writeFileAtomic(dir, final, data, size); err != nil {
 		return fmt.Errorf("save %v: %w", h, err)
@@ -64,12 +64,89 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, 
 	return nil
 }
 
-func writeFileAtomic(dir, final string, data io.ReaderAt, size int64) (err error) {
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+var _ backend.FileStorer = (*Backend)(nil)
+
+// TempFile returns an anonymous file (O_TMPFILE) in the folder of t's
+// files: it has no name until Store links it, so a crash leaves nothing.
+func (b *Backend) TempFile(t backend.FileType) (*os.File, error) {
+	dir := filepath.Join(b.root, filepath.FromSlash(backend.Path(backend.Handle{Type: t})))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("temporary file in %s: %w", dir, err)
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		// File systems without O_TMPFILE say so in several ways.
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("temporary file in %s: %w (%v)", dir, errors.ErrUnsupported, err)
+		}
+		return nil, fmt.Errorf("temporary file in %s: %w", dir, err)
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir, "(temporary)")), nil
+}
+
+// Store fsyncs f, a file from TempFile, links it under a temporary name
+// next to h's and renames it into place, like Save without the copy.
+func (b *Backend) Store(ctx context.Context, h backend.Handle, f *os.File) error {
+	final, dir, err := b.destination(ctx, h)
+	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp-"+hex.EncodeToString(rnd[:]))
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	tmp, err := tempName(dir, final)
+	if err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	// Linking an anonymous file by descriptor needs /proc, or else
+	// CAP_DAC_READ_SEARCH for AT_EMPTY_PATH.
+	err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		if err2 := unix.Linkat(int(f.Fd()), "", unix.AT_FDCWD, tmp, unix.AT_EMPTY_PATH); err2 != nil {
+			return fmt.Errorf("save %v: link: %w", h, err)
+		}
+	}
+	err = os.Rename(tmp, final)
+	// Renaming a link onto another link of the same file (a store
+	// retried after its folder's fsync failed) leaves both: drop ours.
+	_ = os.Remove(tmp)
+	if err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("save %v: %w", h, err)
+	}
+	return nil
+}
+
+// destination returns h's path and its folder, created if need be.
+func (b *Backend) destination(ctx context.Context, h backend.Handle) (final, dir string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	final = b.path(h)
+	dir = filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("save %v: %w", h, err)
+	}
+	return final, dir, nil
+}
+
+// tempName returns a fresh temporary name for final in dir: hidden from
+// List, and removed by CleanTemp if a crash leaves it behind.
+func tempName(dir, final string) (string, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "."+filepath.Base(final)+".tmp-"+hex.EncodeToString(rnd[:])), nil
+}
+
+func writeFileAtomic(dir, final string, data io.ReaderAt, size int64) (err error) {
+	tmp, err := tempName(dir, final)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

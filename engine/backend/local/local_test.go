@@ -3,9 +3,13 @@ package local
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mbackup/mbackup/engine/backend"
@@ -92,5 +96,76 @@ func TestSaveFromShortSourceFails(t *testing.T) {
 				t.Errorf("a failed save left the file behind: %v", err)
 			}
 		})
+	}
+}
+
+// names lists every entry below root, temporary ones included.
+func names(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p[len(root)+1:])
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A pack written in a TempFile and stored is the pack, under its name
+// only; a TempFile never stored leaves nothing behind.
+func TestTempFileStore(t *testing.T) {
+	root := t.TempDir()
+	be, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := backend.Handle{Type: backend.PackFile, Name: "ab" + strings.Repeat("0", 62)}
+	write := func(content string) *os.File {
+		f, err := be.TempFile(backend.PackFile)
+		if errors.Is(err, errors.ErrUnsupported) {
+			t.Skipf("the test folder's file system has no O_TMPFILE: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(content); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	abandoned := write("never stored")
+	abandoned.Close()
+	if got := names(t, root); len(got) != 0 {
+		t.Fatalf("an abandoned temporary file left %v", got)
+	}
+	for _, content := range []string{"first pack", "the same name, stored again"} {
+		f := write(content)
+		if err := be.Store(ctx, h, f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		got, err := backend.ReadAll(ctx, be, h)
+		if err != nil || string(got) != content {
+			t.Fatalf("stored %q, read %q (%v)", content, got, err)
+		}
+		if n := names(t, root); len(n) != 1 || n[0] != filepath.FromSlash(backend.Path(h)) {
+			t.Fatalf("files after store: %v", n)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	f := write("cancelled")
+	defer f.Close()
+	other := backend.Handle{Type: backend.PackFile, Name: "cd" + strings.Repeat("0", 62)}
+	if err := be.Store(cancelled, other, f); err == nil {
+		t.Fatal("store with a cancelled context succeeded")
+	}
+	if _, err := be.Stat(ctx, other); !backend.IsNotExist(err) {
+		t.Fatalf("a failed store left %v: %v", other, err)
 	}
 }

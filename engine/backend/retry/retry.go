@@ -7,8 +7,11 @@ package retry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +96,25 @@ func (b *Backend) Location() string { return b.be.Location() }
 // hashes or are rewritten whole.
 func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, size int64) error {
 	return b.do(ctx, "save", h, func() error { return b.be.Save(ctx, h, data, size) })
+}
+
+// TempFile returns the wrapped backend's temporary file, when it is a
+// backend.FileStorer.
+func (b *Backend) TempFile(t backend.FileType) (*os.File, error) {
+	fs, ok := b.be.(backend.FileStorer)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", b.be.Location(), errors.ErrUnsupported)
+	}
+	return fs.TempFile(t)
+}
+
+// Store retries storing f; a failed store leaves f as it was.
+func (b *Backend) Store(ctx context.Context, h backend.Handle, f *os.File) error {
+	fs, ok := b.be.(backend.FileStorer)
+	if !ok {
+		return fmt.Errorf("store %v: %w", h, errors.ErrUnsupported)
+	}
+	return b.do(ctx, "save", h, func() error { return fs.Store(ctx, h, f) })
 }
 
 // Load retries the load, calling fn again from the start.
