@@ -92,7 +92,7 @@ type spoolFiles struct {
 	storer backend.FileStorer // nil: packs are copied with Save
 
 	mu          sync.Mutex
-	unsupported bool              // the storer cannot make temporary files here
+	unsupported bool              // the storer cannot make or store its files here
 	owned       map[*os.File]bool // files from storer.TempFile
 }
 
@@ -120,9 +120,7 @@ func (p *spoolFiles) get() (*os.File, error) {
 			p.mu.Unlock()
 			return f, nil
 		case errors.Is(err, errors.ErrUnsupported):
-			p.mu.Lock()
-			p.unsupported = true
-			p.mu.Unlock()
+			p.cannotStore()
 		default:
 			return nil, fmt.Errorf("create pack spool file: %w", err)
 		}
@@ -147,6 +145,14 @@ func (p *spoolFiles) storerOf(f *os.File) backend.FileStorer {
 		return nil
 	}
 	return p.storer
+}
+
+// cannotStore makes the next spool files ordinary ones: the storer cannot
+// hand its files over here.
+func (p *spoolFiles) cannotStore() {
+	p.mu.Lock()
+	p.unsupported = true
+	p.mu.Unlock()
 }
 
 // put empties f and keeps it for the next pack, or closes it. The
@@ -338,9 +344,14 @@ func (u *uploader) upload(j job) {
 	size, id, err := j.sp.Finalize()
 	if err == nil {
 		h := backend.Handle{Type: backend.PackFile, Name: id.String()}
+		err = errors.ErrUnsupported
 		if s := r.spools.storerOf(f); s != nil {
 			err = s.Store(ctx, h, f)
-		} else {
+			if errors.Is(err, errors.ErrUnsupported) {
+				r.spools.cannotStore()
+			}
+		}
+		if errors.Is(err, errors.ErrUnsupported) {
 			err = r.be.Save(ctx, h, f, size)
 		}
 	}

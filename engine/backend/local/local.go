@@ -85,7 +85,8 @@ func (b *Backend) TempFile(t backend.FileType) (*os.File, error) {
 }
 
 // Store fsyncs f, a file from TempFile, links it under a temporary name
-// next to h's and renames it into place, like Save without the copy.
+// next to h's and renames it into place, like Save without the copy. When
+// the file cannot be linked the error matches errors.ErrUnsupported.
 func (b *Backend) Store(ctx context.Context, h backend.Handle, f *os.File) error {
 	final, dir, err := b.destination(ctx, h)
 	if err != nil {
@@ -103,7 +104,9 @@ func (b *Backend) Store(ctx context.Context, h backend.Handle, f *os.File) error
 	err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW)
 	if err != nil {
 		if err2 := unix.Linkat(int(f.Fd()), "", unix.AT_FDCWD, tmp, unix.AT_EMPTY_PATH); err2 != nil {
-			return fmt.Errorf("save %v: link: %w", h, err)
+			// No /proc and no privilege, or a file system that cannot:
+			// the caller copies the file with Save instead.
+			return backend.Permanent(fmt.Errorf("save %v: link: %w (%v)", h, errors.ErrUnsupported, err))
 		}
 	}
 	err = os.Rename(tmp, final)
