@@ -89,11 +89,9 @@ type spoolFiles struct {
 	dir  string
 	free chan *os.File
 
+	mu     sync.Mutex
 	storer backend.FileStorer // nil: packs are copied with Save
-
-	mu          sync.Mutex
-	unsupported bool              // the storer cannot make or store its files here
-	owned       map[*os.File]bool // files from storer.TempFile
+	owned  map[*os.File]bool  // files from storer.TempFile
 }
 
 func newSpoolFiles(dir string, n int, be backend.Backend) *spoolFiles {
@@ -109,10 +107,10 @@ func (p *spoolFiles) get() (*os.File, error) {
 	default:
 	}
 	p.mu.Lock()
-	try := p.storer != nil && !p.unsupported
+	storer := p.storer
 	p.mu.Unlock()
-	if try {
-		f, err := p.storer.TempFile(backend.PackFile)
+	if storer != nil {
+		f, err := storer.TempFile(backend.PackFile)
 		switch {
 		case err == nil:
 			p.mu.Lock()
@@ -147,11 +145,11 @@ func (p *spoolFiles) storerOf(f *os.File) backend.FileStorer {
 	return p.storer
 }
 
-// cannotStore makes the next spool files ordinary ones: the storer cannot
-// hand its files over here.
+// cannotStore makes every pack from now on, and those under way, copied
+// with Save: the storer cannot hand its files over here.
 func (p *spoolFiles) cannotStore() {
 	p.mu.Lock()
-	p.unsupported = true
+	p.storer = nil
 	p.mu.Unlock()
 }
 
@@ -344,14 +342,14 @@ func (u *uploader) upload(j job) {
 	size, id, err := j.sp.Finalize()
 	if err == nil {
 		h := backend.Handle{Type: backend.PackFile, Name: id.String()}
-		err = errors.ErrUnsupported
-		if s := r.spools.storerOf(f); s != nil {
-			err = s.Store(ctx, h, f)
-			if errors.Is(err, errors.ErrUnsupported) {
+		s := r.spools.storerOf(f)
+		if s != nil {
+			if err = s.Store(ctx, h, f); errors.Is(err, errors.ErrUnsupported) {
 				r.spools.cannotStore()
+				s = nil
 			}
 		}
-		if errors.Is(err, errors.ErrUnsupported) {
+		if s == nil {
 			err = r.be.Save(ctx, h, f, size)
 		}
 	}

@@ -101,20 +101,20 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data io.ReaderAt, 
 // TempFile returns the wrapped backend's temporary file, when it is a
 // backend.FileStorer.
 func (b *Backend) TempFile(t backend.FileType) (*os.File, error) {
-	fs, ok := b.be.(backend.FileStorer)
+	s, ok := b.be.(backend.FileStorer)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", b.be.Location(), errors.ErrUnsupported)
 	}
-	return fs.TempFile(t)
+	return s.TempFile(t)
 }
 
 // Store retries storing f; a failed store leaves f as it was.
 func (b *Backend) Store(ctx context.Context, h backend.Handle, f *os.File) error {
-	fs, ok := b.be.(backend.FileStorer)
+	s, ok := b.be.(backend.FileStorer)
 	if !ok {
 		return fmt.Errorf("store %v: %w", h, errors.ErrUnsupported)
 	}
-	return b.do(ctx, "save", h, func() error { return fs.Store(ctx, h, f) })
+	return b.do(ctx, "save", h, func() error { return s.Store(ctx, h, f) })
 }
 
 // Load retries the load, calling fn again from the start.
