@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 )
 
 // DumpOptions tune a dump.
@@ -92,13 +94,20 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := d.Cmd(ctx, prog, "--format=custom", "--compress=0", "--snapshot="+snapshot, "--no-password")
-	stdout, err := cmd.StdoutPipe()
+	stdout, pw, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
+	defer stdout.Close()
+	// pg_dump writes 4 KiB at a time; with Linux's default 64 KiB pipe we
+	// would wake for every few of them. A smaller pipe still works.
+	_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+	cmd.Stdout = pw
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close() // pg_dump has its copy; its exit must end our reads
+	if err != nil {
 		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
 	}
 

@@ -229,12 +229,12 @@ func ToSQL(ctx context.Context, pgRestore string, in io.Reader, out io.Writer) e
 	return runTool(ctx, cmd, in, pgRestore, "SQL script")
 }
 
-// inputPipeSize is the pipe that feeds an archive to pg_restore. It reads
-// its input 4 KiB at a time; with Linux's default 64 KiB pipe the feeder
-// and the tool wake each other every few reads, which cost a restore of a
-// 250 MB dump about 0.2 s (scripts/bench). 1 MiB is the most an
-// unprivileged process may ask for by default (/proc/sys/fs/pipe-max-size).
-const inputPipeSize = 1 << 20
+// pipeSize is the pipe between mbackup and pg_dump or pg_restore. They
+// write and read 4 KiB at a time; with Linux's default 64 KiB pipe the two
+// ends wake each other every few calls, which cost a restore of a 250 MB
+// dump about 0.2 s (scripts/bench). 1 MiB is the most an unprivileged
+// process may ask for by default (/proc/sys/fs/pipe-max-size).
+const pipeSize = 1 << 20
 
 // runTool runs cmd, which was made with ctx, feeding it in (when not nil)
 // on its standard input. When ctx ends first, exec kills the tool and the
@@ -250,7 +250,7 @@ func runTool(ctx context.Context, cmd *exec.Cmd, in io.Reader, prog, what string
 			return fmt.Errorf("%s into %s: %w", prog, what, err)
 		}
 		// A smaller pipe still works; only slower.
-		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, inputPipeSize)
+		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 		cmd.Stdin = pr
 		if err := cmd.Start(); err != nil {
 			pr.Close()
