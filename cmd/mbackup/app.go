@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/mbackup/mbackup/engine/backend/local"
 	"github.com/mbackup/mbackup/engine/backend/retry"
 	"github.com/mbackup/mbackup/engine/backend/s3"
+	"github.com/mbackup/mbackup/snapshot/postgres"
 )
 
 // app holds what every command shares: global flags, output streams, and
@@ -269,4 +271,14 @@ func (a *app) stderrIsTerminal() bool {
 func (a *app) stdinIsTerminal() bool {
 	f, ok := a.stdin.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// explainDBAuth adds where the password of environment name's database
+// comes from when its server refused the credentials.
+func explainDBAuth(err error, name, configFile string) error {
+	var ae *postgres.AuthError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	return fmt.Errorf("%w (check database_password_file of %s in %s, else the password in its database URL, PGPASSWORD or ~/.pgpass)", err, name, configFile)
 }

@@ -188,7 +188,7 @@ func (a *app) backupOne(ctx context.Context, repo *engine.Repository, cfg *confi
 		Progress: bars.update,
 	})
 	if err != nil {
-		return fail(err)
+		return fail(explainDBAuth(err, e.Name, cfg.File))
 	}
 	m := r.Snapshot.Manifest
 	id := r.Snapshot.ID().String()

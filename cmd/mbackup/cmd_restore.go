@@ -133,6 +133,7 @@ func (a *app) runRestore(ctx context.Context, envName string, f restoreFlags) er
 			}
 		}
 		rep, err = restore.InPlace(ctx, repo, sn, target, opts)
+		err = explainDBAuth(err, target.Name, cfg.File)
 	}
 	bar.finish()
 	if err != nil {

@@ -147,7 +147,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		Config: cfg, Inventory: inv, Store: store, Notifier: notifier, Logger: log,
 		Spread: spread, Grace: f.grace, Margin: f.margin, Version: version,
 		Jobs: service.Jobs{
-			Backup:  a.serviceBackup(repo, log),
+			Backup:  a.serviceBackup(repo, log, cfg.File),
 			Forget:  serviceForget(repo, inv, current),
 			Prune:   servicePrune(repo, log, current),
 			Check:   serviceCheck(repo),
@@ -241,7 +241,7 @@ func (a *app) reload(svc *service.Service, path string, log *slog.Logger) {
 }
 
 // serviceBackup backs up one environment for the service.
-func (a *app) serviceBackup(repo *engine.Repository, log *slog.Logger) func(context.Context, *config.Environment) (service.BackupResult, error) {
+func (a *app) serviceBackup(repo *engine.Repository, log *slog.Logger, configFile string) func(context.Context, *config.Environment) (service.BackupResult, error) {
 	return func(ctx context.Context, e *config.Environment) (service.BackupResult, error) {
 		if err := e.CheckPaths(); err != nil {
 			return service.BackupResult{}, err
@@ -255,7 +255,7 @@ func (a *app) serviceBackup(repo *engine.Repository, log *slog.Logger) func(cont
 			Warn:    func(msg string) { log.Warn("backup warning", "env", e.Name, "warning", msg) },
 		})
 		if err != nil {
-			return service.BackupResult{}, err
+			return service.BackupResult{}, explainDBAuth(err, e.Name, configFile)
 		}
 		m := r.Snapshot.Manifest
 		var total int64

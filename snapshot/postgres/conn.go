@@ -75,10 +75,25 @@ func (d DB) Connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg.RuntimeParams["application_name"] = "mbackup"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28") {
+			// pgx's message lists every attempt (with TLS, then
+			// without); the server's refusal is what matters.
+			return nil, fmt.Errorf("connect to %s: %w", d, &AuthError{Message: scrub(errors.New(pgErr.Message), d).Error(), Code: pgErr.Code})
+		}
 		return nil, fmt.Errorf("connect to %s: %w", d, scrub(err, d))
 	}
 	return conn, nil
 }
+
+// AuthError is the server's refusal of a connection's credentials
+// (SQLSTATE class 28: a wrong or missing password, no pg_hba.conf entry).
+type AuthError struct {
+	Message string // the server's, e.g. password authentication failed for user "moodle"
+	Code    string // SQLSTATE, e.g. 28P01
+}
+
+func (e *AuthError) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
 
 // scrub makes sure no error text carries the password.
 func scrub(err error, d DB) error {

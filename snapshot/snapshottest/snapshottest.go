@@ -45,24 +45,33 @@ type Env struct {
 	Moodledata string
 	ConfigPHP  string
 	Spec       moodlegen.Spec
+
+	admin string // a superuser's URL on the database's server
 }
 
-// NewEnv generates an environment from spec. The database gets a unique
-// name; it and every database whose name starts with it are dropped when
-// the test ends.
+// NewEnv generates an environment from spec on the test server
+// (AdminURL). The database gets a unique name; it and every database whose
+// name starts with it are dropped when the test ends.
 func NewEnv(t testing.TB, name string, spec moodlegen.Spec) *Env {
+	t.Helper()
+	return NewEnvOn(t, AdminURL(), name, spec)
+}
+
+// NewEnvOn is NewEnv on the server that adminURL, a superuser's URL,
+// reaches. DBURL carries adminURL's credentials.
+func NewEnvOn(t testing.TB, adminURL, name string, spec moodlegen.Spec) *Env {
 	t.Helper()
 	ctx := context.Background()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	dbName := "t_" + strings.ReplaceAll(name, "-", "_") + "_" + hex.EncodeToString(b[:])
 	dir := t.TempDir()
-	e := &Env{Name: name, DBName: dbName, Moodledata: filepath.Join(dir, "moodledata"), ConfigPHP: filepath.Join(dir, "www", "config.php"), Spec: spec}
-	t.Cleanup(func() { DropDatabases(t, dbName) })
-	if err := moodlegen.CreateDatabase(ctx, AdminURL(), dbName, spec); err != nil {
+	e := &Env{Name: name, DBName: dbName, Moodledata: filepath.Join(dir, "moodledata"), ConfigPHP: filepath.Join(dir, "www", "config.php"), Spec: spec, admin: adminURL}
+	t.Cleanup(func() { dropDatabases(t, adminURL, dbName) })
+	if err := moodlegen.CreateDatabase(ctx, adminURL, dbName, spec); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
-	url, err := moodlegen.DatabaseURL(AdminURL(), dbName)
+	url, err := moodlegen.DatabaseURL(adminURL, dbName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +79,7 @@ func NewEnv(t testing.TB, name string, spec moodlegen.Spec) *Env {
 	if _, err := moodlegen.CreateMoodledata(e.Moodledata, spec); err != nil {
 		t.Fatalf("create moodledata: %v", err)
 	}
-	cp, err := moodlegen.ConfigFromURL(AdminURL(), dbName, e.Moodledata)
+	cp, err := moodlegen.ConfigFromURL(adminURL, dbName, e.Moodledata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +103,7 @@ func (e *Env) Source() snapshot.Source {
 // Mutate simulates a day of use.
 func (e *Env) Mutate(t testing.TB, seed uint64) moodlegen.MutationStats {
 	t.Helper()
-	st, err := moodlegen.Mutate(context.Background(), AdminURL(), e.DBName, e.Moodledata, e.Spec, moodlegen.Mutation{Seed: seed})
+	st, err := moodlegen.Mutate(context.Background(), e.admin, e.DBName, e.Moodledata, e.Spec, moodlegen.Mutation{Seed: seed})
 	if err != nil {
 		t.Fatalf("mutate: %v", err)
 	}
@@ -143,11 +152,24 @@ func PlainDump(t testing.TB, url string) []byte {
 	return b.Bytes()
 }
 
-// Databases lists the databases whose names start with prefix.
+// Databases lists the databases of the test server whose names start
+// with prefix.
 func Databases(t testing.TB, prefix string) []string {
 	t.Helper()
+	return databases(t, AdminURL(), prefix)
+}
+
+// Databases lists the databases of the environment's server whose names
+// start with prefix.
+func (e *Env) Databases(t testing.TB, prefix string) []string {
+	t.Helper()
+	return databases(t, e.admin, prefix)
+}
+
+func databases(t testing.TB, adminURL, prefix string) []string {
+	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, AdminURL())
+	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +199,15 @@ func ExecSQL(t testing.TB, url, sql string) {
 	}
 }
 
-// DropDatabases drops the databases whose names start with prefix.
+// DropDatabases drops the databases of the test server whose names start
+// with prefix.
 func DropDatabases(t testing.TB, prefix string) {
-	for _, name := range Databases(t, prefix) {
-		if err := moodlegen.DropDatabase(context.Background(), AdminURL(), name); err != nil {
+	dropDatabases(t, AdminURL(), prefix)
+}
+
+func dropDatabases(t testing.TB, adminURL, prefix string) {
+	for _, name := range databases(t, adminURL, prefix) {
+		if err := moodlegen.DropDatabase(context.Background(), adminURL, name); err != nil {
 			t.Errorf("drop %s: %v", name, err)
 		}
 	}
