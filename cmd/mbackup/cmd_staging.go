@@ -150,13 +150,14 @@ func (a *app) runStagingRefresh(ctx context.Context, envName string, f stagingFl
 			return err
 		}
 	}
-	return a.runCopy(ctx, p, f.jobs, staging.Refresh)
+	return a.runCopy(ctx, p, f.jobs, staging.Refresh, env.Name+"'s staging block", cfg.File)
 }
 
 // runCopy runs a refresh or side restore with a progress bar and prints
-// its report, also when it failed.
+// its report, also when it failed. dbOwner and configFile say where the
+// copy's database password is configured.
 func (a *app) runCopy(ctx context.Context, p staging.Params, jobs int,
-	do func(context.Context, staging.Params) (*staging.Report, error)) error {
+	do func(context.Context, staging.Params) (*staging.Report, error), dbOwner, configFile string) error {
 	bar := a.newProgress("refreshing", -1, true)
 	p.Restore = restore.Options{Jobs: jobs, Log: a.log, Progress: func(pr restore.Progress) {
 		bar.describe(pr.Phase)
@@ -176,7 +177,7 @@ func (a *app) runCopy(ctx context.Context, p staging.Params, jobs int,
 			a.printCopyReport(rep)
 		}
 	}
-	return err
+	return explainDBAuth(err, dbOwner, configFile)
 }
 
 func (a *app) printCopyReport(rep *staging.Report) {
@@ -325,5 +326,5 @@ func (a *app) runSideRestore(ctx context.Context, envName string, f restoreFlags
 			return err
 		}
 	}
-	return a.runCopy(ctx, p, f.jobs, staging.SideRestore)
+	return a.runCopy(ctx, p, f.jobs, staging.SideRestore, env.Name, cfg.File)
 }

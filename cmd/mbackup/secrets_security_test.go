@@ -114,7 +114,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	simHandle := &stagingtest.Sim{Root: simRoot, URL: simSrv.URL + "/1.0"}
+	simHandle := &stagingtest.Sim{Root: simRoot, URL: simSrv.URL + "/1.0", Admin: snapshottest.AdminURL()}
 	prod := simHandle.NewProd(t, "client-sec", moodlegen.Tiny())
 	stg := prod.Name + "-staging"
 

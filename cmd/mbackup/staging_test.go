@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/mbackup/mbackup/restore/staging/stagingtest"
 	"github.com/mbackup/mbackup/scripts/moodlegen"
 	"github.com/mbackup/mbackup/snapshot"
+	"github.com/mbackup/mbackup/snapshot/postgres/pgtest"
 	"github.com/mbackup/mbackup/snapshot/snapshottest"
 )
 
@@ -37,11 +39,21 @@ type stgFleet struct {
 	repoDir string
 	config  string
 	staging string // staging's Jelastic environment
+	// dbPassword, when set, goes into database_password_file of
+	// production and staging, and their URLs carry none.
+	dbPassword string
 }
 
 func newStgFleet(t *testing.T) *stgFleet {
 	t.Helper()
-	f := &stgFleet{sim: stagingtest.NewSim(t), dir: t.TempDir()}
+	return newStgFleetOn(t, stagingtest.NewSim(t), "")
+}
+
+// newStgFleetOn is newStgFleet with the simulator sim, whose databases
+// mbackup reaches with dbPassword (none: the test server trusts).
+func newStgFleetOn(t *testing.T, sim *stagingtest.Sim, dbPassword string) *stgFleet {
+	t.Helper()
+	f := &stgFleet{sim: sim, dir: t.TempDir(), dbPassword: dbPassword}
 	f.prod = f.sim.NewProd(t, "client-x", moodlegen.Tiny())
 	f.staging = f.prod.Name + "-staging"
 	f.repoDir = filepath.Join(f.dir, "repo")
@@ -67,6 +79,17 @@ func (f *stgFleet) writeConfig(t *testing.T, stagingWWWRoot string) {
 	if stagingWWWRoot == "" {
 		stagingWWWRoot = "https://" + f.staging + ".example.ch"
 	}
+	prodDB, stagingDB := f.prod.DBURL, f.sim.DBURL(t, stagingtest.DBName(f.staging))
+	var prodPw, stagingPw string
+	if f.dbPassword != "" {
+		pwFile := filepath.Join(f.dir, "db.pgpass")
+		if err := os.WriteFile(pwFile, []byte(f.dbPassword+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		prodDB, stagingDB = withoutPassword(t, prodDB), withoutPassword(t, stagingDB)
+		prodPw = "\n    database_password_file: " + pwFile
+		stagingPw = "\n      database_password_file: " + pwFile
+	}
 	cfg := fmt.Sprintf(`repository:
   url: %s
   password_file: %s
@@ -75,22 +98,35 @@ jelastic:
   token_file: %s
 environments:
   %s:
-    database: %s
+    database: %s%s
     moodledata: %s
     config_php: %s
     jelastic_env: %s
     staging:
       jelastic_env: %s
-      database: %s
+      database: %s%s
       moodledata: %s
       config_php: %s
       wwwroot: %s
-`, f.repoDir, pw, f.sim.URL, tok, f.prod.Name, f.prod.DBURL, f.prod.Moodledata, f.prod.ConfigPHP, f.prod.Name,
-		f.staging, stagingtest.DBURL(t, stagingtest.DBName(f.staging)), f.sim.Moodledata(f.staging), f.sim.ConfigPHP(f.staging), stagingWWWRoot)
+`, f.repoDir, pw, f.sim.URL, tok, f.prod.Name, prodDB, prodPw, f.prod.Moodledata, f.prod.ConfigPHP, f.prod.Name,
+		f.staging, stagingDB, stagingPw, f.sim.Moodledata(f.staging), f.sim.ConfigPHP(f.staging), stagingWWWRoot)
 	f.config = filepath.Join(f.dir, "mbackup.yaml")
 	if err := os.WriteFile(f.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// withoutPassword returns a database URL without its password.
+func withoutPassword(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
 }
 
 // mbackup runs the CLI in-process.
@@ -98,7 +134,10 @@ func (f *stgFleet) mbackup(t *testing.T, args ...string) (code int, stdout, stde
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(append([]string{"--config", f.config}, args...), strings.NewReader(""), &out, &errb)
-	for _, secret := range []string{stagingtest.Token, snapshottest.Password} {
+	for _, secret := range []string{stagingtest.Token, snapshottest.Password, f.dbPassword} {
+		if secret == "" {
+			continue
+		}
 		if strings.Contains(out.String()+errb.String(), secret) {
 			t.Errorf("mbackup %s printed a secret", strings.Join(args, " "))
 		}
@@ -146,7 +185,7 @@ func (f *stgFleet) backupTwice(t *testing.T) (moodlegen.Digest, map[string]strin
 func (f *stgFleet) checkCopy(t *testing.T, env, wwwroot string, db1 moodlegen.Digest, files1 map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	dbURL := stagingtest.DBURL(t, stagingtest.DBName(env))
+	dbURL := f.sim.DBURL(t, stagingtest.DBName(env))
 	got, err := moodlegen.DatabaseDigest(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -390,4 +429,45 @@ func TestSideRestoreCLI(t *testing.T) {
 	if code, _, errOut := f.mbackup(t, "restore", f.prod.Name, "--clone", clone, "--yes"); code != 2 || !strings.Contains(errOut, "exists already") {
 		t.Errorf("side restore into an existing environment: exit %d: %s", code, errOut)
 	}
+}
+
+// Jelastic's databases ask for passwords; the shared test server does not.
+// On a server that checks them (scram-sha-256), with the password only in
+// the database_password_file of production and of staging: a staging
+// refresh (restore into the clone, sanitizing, pointing it at itself) and
+// a side restore (whose clone inherits production's password) give day 1's
+// data, sanitized, and leave production as it was.
+func TestStagingWithPasswordsCLI(t *testing.T) {
+	srv := pgtest.Start(t)
+	t.Setenv("PGPASSWORD", "")
+	os.Unsetenv("PGPASSWORD")
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "none"))
+	f := newStgFleetOn(t, stagingtest.NewSimOn(t, srv.AdminURL()), srv.Password)
+	db1, files1 := f.backupTwice(t)
+	prodBefore := f.prod.Capture(t)
+	at := stgDay1.Format(time.RFC3339)
+
+	f.mustRun(t, "staging", "refresh", f.prod.Name, "--at", at, "--yes")
+	f.checkCopy(t, f.staging, "https://"+f.staging+".example.ch", db1, files1)
+	f.prod.Capture(t).MustEqual(t, prodBefore, "after staging refresh")
+
+	clone := f.prod.Name + "-copy"
+	f.mustRun(t, "restore", f.prod.Name, "--at", at, "--clone", clone, "--yes")
+	info, err := f.sim.Client().GetEnvInfo(context.Background(), clone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkCopy(t, clone, "https://"+info.Domain, db1, files1)
+	f.prod.Capture(t).MustEqual(t, prodBefore, "after a side restore")
+
+	// A wrong password for staging: refused in one line that says where
+	// the password comes from; production untouched.
+	if err := os.WriteFile(filepath.Join(f.dir, "db.pgpass"), []byte(srv.Password+"-wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := f.mbackup(t, "staging", "refresh", f.prod.Name, "--at", at, "--yes")
+	if code != 1 || !strings.Contains(errOut, "password authentication failed") || !strings.Contains(errOut, "check database_password_file of "+f.prod.Name+"'s staging block") {
+		t.Errorf("refresh with a wrong password: exit %d, want 1 and the server's refusal:\n%s", code, errOut)
+	}
+	f.prod.Capture(t).MustEqual(t, prodBefore, "after a refused refresh")
 }

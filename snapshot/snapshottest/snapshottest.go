@@ -67,7 +67,7 @@ func NewEnvOn(t testing.TB, adminURL, name string, spec moodlegen.Spec) *Env {
 	dbName := "t_" + strings.ReplaceAll(name, "-", "_") + "_" + hex.EncodeToString(b[:])
 	dir := t.TempDir()
 	e := &Env{Name: name, DBName: dbName, Moodledata: filepath.Join(dir, "moodledata"), ConfigPHP: filepath.Join(dir, "www", "config.php"), Spec: spec, admin: adminURL}
-	t.Cleanup(func() { dropDatabases(t, adminURL, dbName) })
+	t.Cleanup(func() { DropDatabasesOn(t, adminURL, dbName) })
 	if err := moodlegen.CreateDatabase(ctx, adminURL, dbName, spec); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
@@ -202,10 +202,12 @@ func ExecSQL(t testing.TB, url, sql string) {
 // DropDatabases drops the databases of the test server whose names start
 // with prefix.
 func DropDatabases(t testing.TB, prefix string) {
-	dropDatabases(t, AdminURL(), prefix)
+	DropDatabasesOn(t, AdminURL(), prefix)
 }
 
-func dropDatabases(t testing.TB, adminURL, prefix string) {
+// DropDatabasesOn drops the databases whose names start with prefix on
+// the server that adminURL, a superuser's URL, reaches.
+func DropDatabasesOn(t testing.TB, adminURL, prefix string) {
 	for _, name := range databases(t, adminURL, prefix) {
 		if err := moodlegen.DropDatabase(context.Background(), adminURL, name); err != nil {
 			t.Errorf("drop %s: %v", name, err)

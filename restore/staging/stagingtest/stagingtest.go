@@ -29,16 +29,24 @@ const Token = "stagingtest-token-5f3a9c0e7d21"
 
 // Sim is a running simulator.
 type Sim struct {
-	Root string // one folder per environment
-	URL  string // API base, ending in /1.0
+	Root  string // one folder per environment
+	URL   string // API base, ending in /1.0
+	Admin string // a superuser's URL on the simulator's PostgreSQL server
 }
 
-// NewSim starts a simulator on a temporary root; it stops when the test
-// ends.
+// NewSim starts a simulator on a temporary root with the test server
+// (snapshottest.AdminURL); it stops when the test ends.
 func NewSim(t testing.TB) *Sim {
 	t.Helper()
+	return NewSimOn(t, snapshottest.AdminURL())
+}
+
+// NewSimOn is NewSim on the PostgreSQL server that adminURL, a
+// superuser's URL with its password, reaches.
+func NewSimOn(t testing.TB, adminURL string) *Sim {
+	t.Helper()
 	root := t.TempDir()
-	sim, err := jelasticsim.New(jelasticsim.Config{Root: root, PG: snapshottest.AdminURL(), Token: Token})
+	sim, err := jelasticsim.New(jelasticsim.Config{Root: root, PG: adminURL, Token: Token})
 	if err != nil {
 		t.Fatalf("jelasticsim: %v", err)
 	}
@@ -49,7 +57,7 @@ func NewSim(t testing.TB) *Sim {
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	return &Sim{Root: root, URL: srv.URL + "/1.0"}
+	return &Sim{Root: root, URL: srv.URL + "/1.0", Admin: adminURL}
 }
 
 // Client returns an API client for the simulator without retries.
@@ -70,7 +78,19 @@ func DBName(env string) string { return strings.ReplaceAll(env, "-", "_") }
 // DBURL is the URL of a database on the test server.
 func DBURL(t testing.TB, name string) string {
 	t.Helper()
-	u, err := moodlegen.DatabaseURL(snapshottest.AdminURL(), name)
+	return dbURL(t, snapshottest.AdminURL(), name)
+}
+
+// DBURL is the URL of a database on the simulator's server, with the
+// superuser's credentials.
+func (s *Sim) DBURL(t testing.TB, name string) string {
+	t.Helper()
+	return dbURL(t, s.Admin, name)
+}
+
+func dbURL(t testing.TB, adminURL, name string) string {
+	t.Helper()
+	u, err := moodlegen.DatabaseURL(adminURL, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +132,8 @@ type Prod struct {
 	ConfigPHP  string
 	WWWRoot    string
 	Spec       moodlegen.Spec
+
+	admin string // the simulator's superuser URL
 }
 
 // NewProd creates environment base-<random> in the simulator: the
@@ -125,19 +147,19 @@ func (s *Sim) NewProd(t testing.TB, base string, spec moodlegen.Spec) *Prod {
 	_, _ = rand.Read(b[:])
 	name := base + "-" + hex.EncodeToString(b[:])
 	p := &Prod{Name: name, DBName: DBName(name), Moodledata: s.Moodledata(name), ConfigPHP: s.ConfigPHP(name),
-		WWWRoot: "https://" + name + ".example.ch", Spec: spec}
+		WWWRoot: "https://" + name + ".example.ch", Spec: spec, admin: s.Admin}
 	spec.WWWRoot = p.WWWRoot
 	p.Spec = spec
-	t.Cleanup(func() { snapshottest.DropDatabases(t, p.DBName) })
+	t.Cleanup(func() { snapshottest.DropDatabasesOn(t, s.Admin, p.DBName) })
 	ctx := context.Background()
-	if err := moodlegen.CreateDatabase(ctx, snapshottest.AdminURL(), p.DBName, spec); err != nil {
+	if err := moodlegen.CreateDatabase(ctx, s.Admin, p.DBName, spec); err != nil {
 		t.Fatalf("create database %s: %v", p.DBName, err)
 	}
-	p.DBURL = DBURL(t, p.DBName)
+	p.DBURL = s.DBURL(t, p.DBName)
 	if _, err := moodlegen.CreateMoodledata(p.Moodledata, spec); err != nil {
 		t.Fatalf("create moodledata: %v", err)
 	}
-	cp, err := moodlegen.ConfigFromURL(snapshottest.AdminURL(), p.DBName, p.Moodledata)
+	cp, err := moodlegen.ConfigFromURL(s.Admin, p.DBName, p.Moodledata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +183,7 @@ func (p *Prod) Source() snapshot.Source {
 // Mutate simulates a day of use in production.
 func (p *Prod) Mutate(t testing.TB, seed uint64) {
 	t.Helper()
-	if _, err := moodlegen.Mutate(context.Background(), snapshottest.AdminURL(), p.DBName, p.Moodledata, p.Spec, moodlegen.Mutation{Seed: seed}); err != nil {
+	if _, err := moodlegen.Mutate(context.Background(), p.admin, p.DBName, p.Moodledata, p.Spec, moodlegen.Mutation{Seed: seed}); err != nil {
 		t.Fatalf("mutate %s: %v", p.Name, err)
 	}
 }
