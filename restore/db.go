@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mbackup/mbackup/engine"
 	"github.com/mbackup/mbackup/snapshot"
@@ -73,7 +74,7 @@ func (r *dbRestore) load(ctx context.Context, repo *engine.Repository, parts *sn
 	}
 	defer func() {
 		if err != nil {
-			if derr := r.drop(context.WithoutCancel(ctx)); derr != nil {
+			if derr := r.dropPartial(ctx); derr != nil {
 				err = errors.Join(err, derr)
 			}
 		}
@@ -166,8 +167,32 @@ func (r *dbRestore) swap(ctx context.Context) error {
 	return r.db.Swap(ctx, r.plan.Target, r.plan.New, r.plan.KeepAs)
 }
 
-func (r *dbRestore) drop(ctx context.Context) error {
-	return r.db.Drop(ctx, r.plan.New)
+// dropPartialWait is how long dropPartial waits for a server that went
+// away: a restart takes seconds; Jelastic restarts containers when their
+// limits change.
+const dropPartialWait = time.Minute
+
+// dropPartial drops the database of a failed load. The load may have
+// failed because the server restarted, so a server not answering is
+// tried again for a while (unless ctx was cancelled) rather than leaving
+// the partial copy to the next restore.
+func (r *dbRestore) dropPartial(ctx context.Context) error {
+	deadline := time.Now().Add(dropPartialWait)
+	wait := 200 * time.Millisecond
+	for {
+		err := r.db.Drop(context.WithoutCancel(ctx), r.plan.New)
+		if err == nil {
+			return nil
+		}
+		if !postgres.Transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("drop the partial database %s (the next restore drops it): %w", r.plan.New, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // dropLeftovers removes databases left by restores of the same target that

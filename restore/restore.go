@@ -256,7 +256,7 @@ func InPlace(ctx context.Context, repo *engine.Repository, sn *snapshot.Snapshot
 		if db == nil || dbErr != nil {
 			return nil // load drops its database itself when it fails
 		}
-		return db.drop(context.WithoutCancel(ctx))
+		return db.dropPartial(ctx)
 	}
 	// Report the cause, not the cancellation it caused on the other side.
 	if errors.Is(dbErr, context.Canceled) && fsErr != nil && ctx.Err() == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/mbackup/mbackup/restore"
 	"github.com/mbackup/mbackup/scripts/moodlegen"
 	"github.com/mbackup/mbackup/snapshot"
+	"github.com/mbackup/mbackup/snapshot/postgres/pgtest"
 	"github.com/mbackup/mbackup/snapshot/snapshottest"
 )
 
@@ -173,8 +175,9 @@ func TestPersistentS3FaultsFailCleanly(t *testing.T) {
 }
 
 // The database server drops the restore's connections while pg_restore
-// loads the new database, as a server restart does. (The real cluster is
-// not restarted: the other test packages share it and run concurrently.)
+// loads the new database, as an administrator's pg_terminate_backend or a
+// crashing backend does (TestDatabaseServerRestartDuringRestore restarts a
+// server).
 // The restore fails naming the cause, production is untouched, the partial
 // database is gone, and the next restore succeeds.
 func TestDatabaseConnectionDroppedDuringRestore(t *testing.T) {
@@ -214,8 +217,16 @@ func TestDatabaseConnectionDroppedDuringRestore(t *testing.T) {
 		t.Errorf("error does not name the dropped connection: %v", err)
 	}
 	t.Logf("restore failed as it should: %v", err)
-	before.mustEqual(t, capture(t, env), "after the dropped restore")
-	if dbs := snapshottest.Databases(t, env.DBName); len(dbs) != 1 {
+	checkFailedRestore(t, repo, sn, env, before, want)
+}
+
+// checkFailedRestore asserts what a failed in-place restore of env leaves:
+// production as before, no partial database, maintenance mode off; and
+// that the next restore of sn succeeds and gives want.
+func checkFailedRestore(t *testing.T, repo *engine.Repository, sn *snapshot.Snapshot, env *snapshottest.Env, before, want state) {
+	t.Helper()
+	before.mustEqual(t, capture(t, env), "after the failed restore")
+	if dbs := env.Databases(t, env.DBName); len(dbs) != 1 {
 		t.Errorf("databases left behind: %v", dbs)
 	}
 	if _, err := os.Stat(filepath.Join(env.Moodledata, "climaintenance.html")); !errors.Is(err, os.ErrNotExist) {
@@ -231,8 +242,16 @@ func TestDatabaseConnectionDroppedDuringRestore(t *testing.T) {
 // whose name starts with prefix and terminates every session on it. It
 // returns how many sessions it ended.
 func dropRestoreConnections(t *testing.T, prefix string, done <-chan struct{}) int64 {
+	return whileRestoreLoads(t, snapshottest.AdminURL(), "count(pg_terminate_backend(pid))", prefix, done)
+}
+
+// whileRestoreLoads evaluates agg over the sessions of pg_restore that
+// are loading (COPY) a database whose name starts with prefix, on the
+// server at adminURL, until it is positive, and returns it: 0 when done
+// closes first or after two minutes.
+func whileRestoreLoads(t *testing.T, adminURL, agg, prefix string, done <-chan struct{}) int64 {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, snapshottest.AdminURL())
+	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		t.Error(err)
 		return 0
@@ -246,7 +265,7 @@ func dropRestoreConnections(t *testing.T, prefix string, done <-chan struct{}) i
 		default:
 		}
 		var n int64
-		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		err := conn.QueryRow(ctx, `SELECT `+agg+` FROM pg_stat_activity
 			WHERE starts_with(datname, $1) AND application_name = 'pg_restore' AND query ILIKE 'COPY%'`, prefix).Scan(&n)
 		if err != nil {
 			t.Error(err)
@@ -258,4 +277,57 @@ func dropRestoreConnections(t *testing.T, prefix string, done <-chan struct{}) i
 		time.Sleep(5 * time.Millisecond)
 	}
 	return 0
+}
+
+// A real restart of the database server while pg_restore loads the new
+// database (a private server: the shared one cannot be restarted under
+// the other packages' tests). The restore fails naming the cause;
+// production, once the server is back, is as it was; no partial database
+// is left behind; the next restore succeeds.
+func TestDatabaseServerRestartDuringRestore(t *testing.T) {
+	srv := pgtest.Start(t)
+	env := snapshottest.NewEnvOn(t, srv.AdminURL(), "client-pgrestart", moodlegen.Demo())
+	snapshottest.ExecSQL(t, env.DBURL, `CREATE TABLE mdl_bulk AS SELECT g AS id, md5(g::text) || repeat('x', 200) AS payload FROM generate_series(1, 400000) g`)
+	repo := snapshottest.NewLocalRepo(t)
+	want := twoDays(t, repo, env)
+	before := capture(t, env)
+	sn := pick(t, repo, env.Name, "2026-11-26")
+
+	restarted := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
+	var once sync.Once
+	opts := restore.Options{Progress: func(p restore.Progress) {
+		if p.Phase != "database" {
+			return
+		}
+		once.Do(func() {
+			go func() {
+				if whileRestoreLoads(t, srv.AdminURL(), "count(*)", env.DBName+"_restore_", done) == 0 {
+					restarted <- errors.New("pg_restore was never seen loading")
+					return
+				}
+				restarted <- srv.Restart(context.Background())
+			}()
+		})
+	}}
+	_, err := restore.InPlace(context.Background(), repo, sn, target(env), opts)
+	select {
+	case rerr := <-restarted:
+		if rerr != nil {
+			t.Fatalf("restart: %v (restore returned %v)", rerr, err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the server was not restarted")
+	}
+	if err == nil {
+		t.Fatal("restore succeeded although the database server restarted under it")
+	}
+	t.Logf("restore failed as it should: %v", err)
+	for _, part := range []string{"restore " + env.Name, "database", "production database untouched"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error lacks %q: %v", part, err)
+		}
+	}
+	checkFailedRestore(t, repo, sn, env, before, want)
 }

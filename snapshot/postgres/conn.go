@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -76,7 +78,10 @@ func (d DB) Connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28") {
+		switch {
+		case !errors.As(err, &pgErr), transientCode(pgErr.Code):
+			return nil, fmt.Errorf("connect to %s: %w", d, unavailable{scrub(err, d)})
+		case strings.HasPrefix(pgErr.Code, "28"):
 			// pgx's message lists every attempt (with TLS, then
 			// without); the server's refusal is what matters.
 			return nil, fmt.Errorf("connect to %s: %w", d, &AuthError{Message: scrub(errors.New(pgErr.Message), d).Error(), Code: pgErr.Code})
@@ -85,6 +90,41 @@ func (d DB) Connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	return conn, nil
 }
+
+// transientCode reports SQLSTATEs of a server going away or not yet
+// there: 57P01-57P03 (admin_shutdown, crash_shutdown,
+// cannot_connect_now) and class 08 (connection exceptions).
+func transientCode(code string) bool {
+	return strings.HasPrefix(code, "57P") || strings.HasPrefix(code, "08")
+}
+
+// Transient reports whether err says the server could not be reached or
+// was going away (a restart, a shutdown, a dropped connection): the same
+// statement may succeed once the server is back.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var u unavailable
+	var pgErr *pgconn.PgError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &u):
+		return true
+	case errors.As(err, &pgErr):
+		return transientCode(pgErr.Code)
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	}
+	return false
+}
+
+// unavailable marks a failure to connect other than a refusal of the
+// credentials: no server listening, one starting up or shutting down.
+type unavailable struct{ err error }
+
+func (u unavailable) Error() string { return u.err.Error() }
+func (u unavailable) Unwrap() error { return u.err }
 
 // AuthError is the server's refusal of a connection's credentials
 // (SQLSTATE class 28: a wrong or missing password, no pg_hba.conf entry).

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,9 +29,14 @@ type Server struct {
 	User     string // its superuser
 	Password string // the superuser's password
 
+	prog string
+	args []string
+	cred *syscall.Credential // whom the server runs as; nil: ourselves
+	log  string              // the server's output
+
+	mu   sync.Mutex // guards cmd and done across Restart
 	cmd  *exec.Cmd
-	log  string // the server's output
-	done chan struct{}
+	done chan struct{} // closed when cmd has exited
 }
 
 // URL returns a connection URL of database db as the superuser, without
@@ -81,7 +87,7 @@ func start(ctx context.Context) (*Server, func(), error) {
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	s := &Server{User: "postgres", Password: "pgtest-" + hex.EncodeToString(b[:]), log: filepath.Join(dir, "server.log"), done: make(chan struct{})}
+	s := &Server{User: "postgres", Password: "pgtest-" + hex.EncodeToString(b[:]), log: filepath.Join(dir, "server.log")}
 	pwFile := filepath.Join(dir, "pwfile")
 	data := filepath.Join(dir, "data")
 	if err := os.WriteFile(pwFile, []byte(s.Password+"\n"), 0o600); err != nil {
@@ -103,27 +109,51 @@ func start(ctx context.Context) (*Server, func(), error) {
 	s.Addr = l.Addr().String()
 	l.Close()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", port,
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
+	s.prog = filepath.Join(bin, "postgres")
+	s.args = []string{"-D", data, "-p", port,
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir,
 		// A scratch server: durability is not what is tested.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "shared_buffers=16MB", "-c", "max_connections=40")
-	logFile, err := os.Create(s.log)
-	if err != nil {
+		"-c", "shared_buffers=16MB", "-c", "max_connections=40"}
+	s.cred = cred
+	stop = s.stop
+	if err := s.launch(ctx); err != nil {
 		return nil, cleanup, err
 	}
-	defer logFile.Close() // the server has its own copy
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, cleanup, fmt.Errorf("start postgres: %w", err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	stop = s.stop
-	if err := s.waitReady(ctx, 30*time.Second); err != nil {
-		return nil, cleanup, fmt.Errorf("postgres on %s did not come up: %v: %s", s.Addr, err, s.lastLog())
-	}
 	return s, cleanup, nil
+}
+
+// launch starts the server process and waits until it accepts the
+// password.
+func (s *Server) launch(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logFile, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the server has its own copy
+	cmd := exec.Command(s.prog, s.args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	s.cmd, s.done = cmd, done
+	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		return fmt.Errorf("postgres on %s did not come up: %v: %s", s.Addr, err, s.lastLog())
+	}
+	return nil
+}
+
+// Restart stops the server as `pg_ctl restart` does by default (fast:
+// sessions are ended, transactions rolled back) and starts it again on
+// the same port, returning once it accepts connections.
+func (s *Server) Restart(ctx context.Context) error {
+	s.stop()
+	return s.launch(ctx)
 }
 
 // waitReady connects with the password until the server accepts.
@@ -151,6 +181,11 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 
 // stop shuts the server down fast (SIGINT), by force after 10 seconds.
 func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
 	pid := s.cmd.Process.Pid
 	_ = syscall.Kill(pid, syscall.SIGINT)
 	select {

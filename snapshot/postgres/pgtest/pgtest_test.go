@@ -53,3 +53,33 @@ func TestServerChecksPasswords(t *testing.T) {
 		}
 	}
 }
+
+// A restart ends the sessions open at the time, and the server accepts
+// new ones afterwards on the same address, with its data kept.
+func TestRestart(t *testing.T) {
+	s := pgtest.Start(t)
+	ctx := context.Background()
+	before, err := pgx.Connect(ctx, s.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close(ctx)
+	if _, err := before.Exec(ctx, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := before.Ping(ctx); err == nil {
+		t.Error("a session from before the restart still works")
+	}
+	after, err := pgx.Connect(ctx, s.AdminURL())
+	if err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	defer after.Close(ctx)
+	var x int
+	if err := after.QueryRow(ctx, "SELECT x FROM kept").Scan(&x); err != nil || x != 42 {
+		t.Errorf("data after the restart: %d, %v", x, err)
+	}
+}
