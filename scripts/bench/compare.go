@@ -174,10 +174,21 @@ func (rc *round) generate(ctx context.Context, spec moodlegen.Spec, db string) (
 }
 
 // record stores one measurement and logs it.
-func (rc *round) record(tg *target, phase string, u usage, err error, verified *bool) {
+// restoreCheck is what the bench learns after a restore: whether its
+// output matched, and how long the restored data then took to reach the
+// disk.
+type restoreCheck struct {
+	verified bool
+	sync     time.Duration
+}
+
+func (rc *round) record(tg *target, phase string, u usage, err error, check *restoreCheck) {
 	res := newResult(tg, phase, u)
 	res.Round = rc.n
-	res.Verified = verified
+	if check != nil {
+		res.Verified = &check.verified
+		res.Sync = check.sync.Seconds()
+	}
 	switch {
 	case errors.Is(err, errSkipPhase):
 		res.Skipped = strings.TrimPrefix(err.Error(), errSkipPhase.Error()+": ")
@@ -352,16 +363,25 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 		}
 		rc.coldStart()
 		u, _, err := rc.r.runAll(ctx, steps)
-		var verified *bool
+		var check *restoreCheck
 		if err == nil {
-			ok := true
+			check = &restoreCheck{verified: true}
+			// mbackup returns once the restore is on disk; the others
+			// leave it to the kernel's writeback (strace: no fsync of
+			// restored files). How long that takes is part of the
+			// comparison, reported beside the time.
+			var su usage
+			if su, _, err = rc.r.runAll(ctx, []step{{command{args: []string{"sync", "--file-system", dst}}}}); err == nil {
+				check.sync = su.Wall
+			}
+		}
+		if err == nil {
 			if verr := verifyRestore(want, out); verr != nil {
 				err = fmt.Errorf("verify: %w", verr)
-				ok = false
+				check.verified = false
 			}
-			verified = &ok
 		}
-		rc.record(tg, phaseRestore, u, err, verified)
+		rc.record(tg, phaseRestore, u, err, check)
 		if !rc.o.keep {
 			_ = os.RemoveAll(dst)
 		}
@@ -382,6 +402,7 @@ func methodNotes(o *options) []string {
 	} else {
 		notes = append(notes, "Restore: moodledata to a folder and the database as the raw pg_dump file for restic, borg and kopia; mbackup `restore --target-dir` converts to plain SQL (db.sql) on the way, which the others are not charged for here (--restore-db sql charges them).")
 	}
+	notes = append(notes, "Durability: right after each restore the bench times `sync --file-system` on its folder. mbackup syncs what it restored before it returns (its commit is crash-safe); restic, borg and kopia do not fsync restored files (strace), so their restores end with the data still on its way to the disk. \"wall until on disk\" adds that time.")
 	return notes
 }
 
