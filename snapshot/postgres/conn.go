@@ -77,18 +77,31 @@ func (d DB) Connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg.RuntimeParams["application_name"] = "mbackup"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		switch {
-		case !errors.As(err, &pgErr), transientCode(pgErr.Code):
-			return nil, fmt.Errorf("connect to %s: %w", d, unavailable{scrub(err, d)})
-		case strings.HasPrefix(pgErr.Code, "28"):
-			// pgx's message lists every attempt (with TLS, then
-			// without); the server's refusal is what matters.
-			return nil, fmt.Errorf("connect to %s: %w", d, &AuthError{Message: scrub(errors.New(pgErr.Message), d).Error(), Code: pgErr.Code})
-		}
-		return nil, fmt.Errorf("connect to %s: %w", d, scrub(err, d))
+		return nil, fmt.Errorf("connect to %s: %w", d, d.connectError(err))
 	}
 	return conn, nil
+}
+
+// connectError turns pgx's account of a failed connection, which lists
+// every attempt (with TLS, then without: "tls error: server refused TLS
+// connection / ..."), into what matters: the server's answer, else the
+// network's. The original stays in the chain.
+func (d DB) connectError(err error) error {
+	var pgErr *pgconn.PgError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28"):
+		return &AuthError{Message: scrub(errors.New(pgErr.Message), d).Error(), Code: pgErr.Code}
+	case errors.As(err, &pgErr):
+		msg := fmt.Sprintf("%s (SQLSTATE %s)", scrub(errors.New(pgErr.Message), d), pgErr.Code)
+		if transientCode(pgErr.Code) {
+			return unavailable{msg: msg, err: err}
+		}
+		return serverError{msg: msg, err: err}
+	case errors.As(err, &opErr):
+		return unavailable{msg: scrub(opErr, d).Error(), err: err}
+	}
+	return unavailable{msg: scrub(err, d).Error(), err: err}
 }
 
 // transientCode reports SQLSTATEs of a server going away or not yet
@@ -121,10 +134,23 @@ func Transient(err error) bool {
 
 // unavailable marks a failure to connect other than a refusal of the
 // credentials: no server listening, one starting up or shutting down.
-type unavailable struct{ err error }
+type unavailable struct {
+	msg string
+	err error
+}
 
-func (u unavailable) Error() string { return u.err.Error() }
+func (u unavailable) Error() string { return u.msg }
 func (u unavailable) Unwrap() error { return u.err }
+
+// serverError is another answer of the server to a connection, such as a
+// database that does not exist.
+type serverError struct {
+	msg string
+	err error
+}
+
+func (e serverError) Error() string { return e.msg }
+func (e serverError) Unwrap() error { return e.err }
 
 // AuthError is the server's refusal of a connection's credentials
 // (SQLSTATE class 28: a wrong or missing password, no pg_hba.conf entry).
