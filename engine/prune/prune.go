@@ -428,6 +428,16 @@ func (p *pruner) mark(ctx context.Context) error {
 		marked = append(marked, repack...)
 	}
 
+	// Before any index file naming the marked packs goes, or is
+	// superseded (a reader that sees the new files ignores the ones they
+	// replace, deleted or not), a tombstone names them: a snapshot
+	// committed while we mark may need them, and whoever reads it (its
+	// writer, a restore, the next prune should this one die) must find
+	// them without waiting for our recheck.
+	provisional := &engine.Tombstone{Time: time.Now().UTC(), Packs: marked, Provisional: true}
+	if err := repo.SaveTombstone(ctx, provisional); err != nil {
+		return err
+	}
 	// New index files for everything kept; then delete the ones read.
 	p.phase("writing index")
 	var keepBlobs []index.PackBlobs
@@ -435,14 +445,6 @@ func (p *pruner) mark(ctx context.Context) error {
 		keepBlobs = append(keepBlobs, index.PackBlobs{ID: id, Blobs: packs[id].blobs})
 	}
 	if err := writeIndex(ctx, repo, append(keepBlobs, newPacks...), readFiles); err != nil {
-		return err
-	}
-	// Before any index file naming the marked packs goes, a tombstone
-	// names them: a snapshot committed while we mark may need them, and
-	// whoever reads it (its writer, a restore, the next prune should this
-	// one die) must find them without waiting for our recheck.
-	provisional := &engine.Tombstone{Time: time.Now().UTC(), Packs: marked, Provisional: true}
-	if err := repo.SaveTombstone(ctx, provisional); err != nil {
 		return err
 	}
 	for _, id := range readFiles {
