@@ -264,13 +264,25 @@ func TestWriterRecoversMarkedPack(t *testing.T) {
 // TestSnapshotCommittedDuringMark commits a snapshot that deduplicates
 // against data prune is marking, then lets prune die at the worst moment:
 // after it deleted the index files naming that data, before it wrote the
-// complete tombstone. The snapshot must restore at once (a restore
-// session re-indexes the marked packs it needs), and the next prune must
-// keep its data and drop the dead prune's marks.
+// complete tombstone, or earlier, at its provisional tombstone (before
+// which no index file may supersede those naming the marked packs: a
+// reader ignores superseded files). The snapshot must restore at once (a
+// restore session re-indexes the marked packs it needs), and the next
+// prune must keep its data and drop the dead prune's marks.
 func TestSnapshotCommittedDuringMark(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		name := map[bool]string{false: "writer is another process", true: "writer shares prune's handle"}[shared]
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		shared bool
+		skip   int // tombstone saves that succeed before prune dies
+	}{
+		{"writer is another process", false, 1},
+		{"writer shares prune's handle", true, 1},
+		// Dying at the provisional tombstone: nothing may supersede the
+		// index files naming the marked packs before it exists.
+		{"prune dies at its provisional tombstone", false, 0},
+	} {
+		shared := c.shared
+		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			fb := fault.New(localBackend(t), 1)
 			r := newRepo(t, fb)
@@ -285,7 +297,7 @@ func TestSnapshotCommittedDuringMark(t *testing.T) {
 			}
 			var committed blob.ID
 			var werr error
-			fb.Add(fault.Rule{Op: fault.Save, Type: backend.TombstoneFile, Skip: 1}) // the complete tombstone
+			fb.Add(fault.Rule{Op: fault.Save, Type: backend.TombstoneFile, Skip: c.skip})
 			_, err := prune.Run(ctx, pr, prune.Options{Progress: func(phase string) {
 				if phase == "finding referenced data" {
 					// Every pack is unreferenced now; this writer
