@@ -93,64 +93,41 @@ func (d DB) connectError(err error) error {
 	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28"):
 		return &AuthError{Message: scrub(errors.New(pgErr.Message), d).Error(), Code: pgErr.Code}
 	case errors.As(err, &pgErr):
-		msg := fmt.Sprintf("%s (SQLSTATE %s)", scrub(errors.New(pgErr.Message), d), pgErr.Code)
-		if transientCode(pgErr.Code) {
-			return unavailable{msg: msg, err: err}
-		}
-		return serverError{msg: msg, err: err}
+		return connectFailure{msg: fmt.Sprintf("%s (SQLSTATE %s)", scrub(errors.New(pgErr.Message), d), pgErr.Code), err: err}
 	case errors.As(err, &opErr):
-		return unavailable{msg: scrub(opErr, d).Error(), err: err}
+		return connectFailure{msg: scrub(opErr, d).Error(), err: err}
 	}
-	return unavailable{msg: scrub(err, d).Error(), err: err}
+	return scrub(err, d)
 }
 
-// transientCode reports SQLSTATEs of a server going away or not yet
-// there: 57P01-57P03 (admin_shutdown, crash_shutdown,
-// cannot_connect_now) and class 08 (connection exceptions).
-func transientCode(code string) bool {
-	return strings.HasPrefix(code, "57P") || strings.HasPrefix(code, "08")
+// connectFailure is a failed connection told in one line.
+type connectFailure struct {
+	msg string
+	err error
 }
+
+func (e connectFailure) Error() string { return e.msg }
+func (e connectFailure) Unwrap() error { return e.err }
 
 // Transient reports whether err says the server could not be reached or
 // was going away (a restart, a shutdown, a dropped connection): the same
-// statement may succeed once the server is back.
+// statement may succeed once the server is back. A server's SQLSTATE
+// decides when there is one: 57P01-57P03 (admin_shutdown,
+// crash_shutdown, cannot_connect_now) and class 08 (connection
+// exceptions) are transient.
 func Transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var u unavailable
 	var pgErr *pgconn.PgError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &u):
-		return true
+	case err == nil:
+		return false
 	case errors.As(err, &pgErr):
-		return transientCode(pgErr.Code)
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
 	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return true
 	}
 	return false
 }
-
-// unavailable marks a failure to connect other than a refusal of the
-// credentials: no server listening, one starting up or shutting down.
-type unavailable struct {
-	msg string
-	err error
-}
-
-func (u unavailable) Error() string { return u.msg }
-func (u unavailable) Unwrap() error { return u.err }
-
-// serverError is another answer of the server to a connection, such as a
-// database that does not exist.
-type serverError struct {
-	msg string
-	err error
-}
-
-func (e serverError) Error() string { return e.msg }
-func (e serverError) Unwrap() error { return e.err }
 
 // AuthError is the server's refusal of a connection's credentials
 // (SQLSTATE class 28: a wrong or missing password, no pg_hba.conf entry).

@@ -21,7 +21,7 @@ func TestTransient(t *testing.T) {
 		want bool
 	}{
 		{"nil", nil, false},
-		{"no server", fmt.Errorf("connect to x: %w", unavailable{msg: "connection refused", err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}), true},
+		{"no server", fmt.Errorf("connect to x: %w", connectFailure{msg: "connection refused", err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}), true},
 		{"starting up", &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}, true},
 		{"shutting down", fmt.Errorf("drop: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), true},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sys/unix"
 )
 
 // DumpOptions tune a dump.
@@ -94,14 +92,11 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := d.Cmd(ctx, prog, "--format=custom", "--compress=0", "--snapshot="+snapshot, "--no-password")
-	stdout, pw, err := os.Pipe()
+	stdout, pw, err := pipe()
 	if err != nil {
 		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
 	defer stdout.Close()
-	// pg_dump writes 4 KiB at a time; with Linux's default 64 KiB pipe we
-	// would wake for every few of them. A smaller pipe still works.
-	_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 	cmd.Stdout = pw
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr

@@ -236,6 +236,15 @@ func ToSQL(ctx context.Context, pgRestore string, in io.Reader, out io.Writer) e
 // process may ask for by default (/proc/sys/fs/pipe-max-size).
 const pipeSize = 1 << 20
 
+// pipe returns a pipe of pipeSize (or the default size where that is
+// refused: it still works, only slower).
+func pipe() (r, w *os.File, err error) {
+	if r, w, err = os.Pipe(); err == nil {
+		_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+	}
+	return r, w, err
+}
+
 // runTool runs cmd, which was made with ctx, feeding it in (when not nil)
 // on its standard input. When ctx ends first, exec kills the tool and the
 // error says why, not that it was killed. When in fails, that is the
@@ -245,12 +254,10 @@ func runTool(ctx context.Context, cmd *exec.Cmd, in io.Reader, prog, what string
 	cmd.Stderr = stderr
 	var fed chan error
 	if in != nil {
-		pr, pw, err := os.Pipe()
+		pr, pw, err := pipe()
 		if err != nil {
 			return fmt.Errorf("%s into %s: %w", prog, what, err)
 		}
-		// A smaller pipe still works; only slower.
-		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 		cmd.Stdin = pr
 		if err := cmd.Start(); err != nil {
 			pr.Close()
