@@ -173,7 +173,6 @@ func (rc *round) generate(ctx context.Context, spec moodlegen.Spec, db string) (
 	return ds, nil
 }
 
-// record stores one measurement and logs it.
 // restoreCheck is what the bench learns after a restore: whether its
 // output matched, and how long the restored data then took to reach the
 // disk.
@@ -182,6 +181,7 @@ type restoreCheck struct {
 	sync     time.Duration
 }
 
+// record stores one measurement and logs it.
 func (rc *round) record(tg *target, phase string, u usage, err error, check *restoreCheck) {
 	res := newResult(tg, phase, u)
 	res.Round = rc.n
@@ -365,20 +365,18 @@ func (rc *round) run(ctx context.Context, ds *dataset) error {
 		u, _, err := rc.r.runAll(ctx, steps)
 		var check *restoreCheck
 		if err == nil {
-			check = &restoreCheck{verified: true}
 			// mbackup returns once the restore is on disk; the others
 			// leave it to the kernel's writeback (strace: no fsync of
 			// restored files). How long that takes is part of the
-			// comparison, reported beside the time.
+			// comparison, reported beside the time: measured first,
+			// before verification reads the files.
 			var su usage
 			if su, _, err = rc.r.runAll(ctx, []step{{command{args: []string{"sync", "--file-system", dst}}}}); err == nil {
-				check.sync = su.Wall
-			}
-		}
-		if err == nil {
-			if verr := verifyRestore(want, out); verr != nil {
-				err = fmt.Errorf("verify: %w", verr)
-				check.verified = false
+				check = &restoreCheck{verified: true, sync: su.Wall}
+				if verr := verifyRestore(want, out); verr != nil {
+					err = fmt.Errorf("verify: %w", verr)
+					check.verified = false
+				}
 			}
 		}
 		rc.record(tg, phaseRestore, u, err, check)
