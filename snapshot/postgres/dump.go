@@ -14,8 +14,8 @@ import (
 type DumpOptions struct {
 	// PgDump is the pg_dump program (default "pg_dump" from PATH).
 	PgDump string
-	// CountRows records exact row counts per table, in the dump's
-	// snapshot, for verifying restores (default on; costs a scan).
+	// SkipRowCounts leaves out the exact row count of every table, in
+	// the dump's snapshot, that restores are verified against.
 	SkipRowCounts bool
 	// Prefix is the Moodle table prefix (default "mdl_").
 	Prefix string
@@ -38,26 +38,17 @@ const DumpFormat = "custom-uncompressed"
 
 // Dump runs pg_dump on d and streams its output to consume, which must read
 // it to the end. The dump runs in a snapshot exported by a repeatable-read
-// transaction that also reads the server facts and, once the dump is done,
-// counts rows, so all of them describe the same instant. Any failure
-// (pg_dump exiting non-zero, the connection dropping, consume failing) is
-// returned; the caller must then commit nothing.
+// transaction that also reads the server facts, so all of them describe
+// the same instant. Row counts and pg_dump's version are read from the
+// archive as it streams by (see archiveScanner); tables it holds no rows of
+// are counted afterwards in the same snapshot. Any failure (pg_dump exiting
+// non-zero, the connection dropping, consume failing) is returned; the
+// caller must then commit nothing.
 func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) error) (*DumpInfo, error) {
 	prog := opts.PgDump
 	if prog == "" {
 		prog = "pg_dump"
 	}
-	// Debian's pg_dump is a Perl wrapper that takes a noticeable part of
-	// a second to start: ask its version while the snapshot is set up.
-	type versionResult struct {
-		version string
-		err     error
-	}
-	versionCh := make(chan versionResult, 1)
-	go func() {
-		v, err := ToolVersion(ctx, prog)
-		versionCh <- versionResult{v, err}
-	}()
 	conn, err := d.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -79,11 +70,6 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 	if info.Moodle, err = Moodle(ctx, tx, opts.Prefix); err != nil {
 		return nil, fmt.Errorf("dump %s: %w", d, err)
 	}
-	v := <-versionCh
-	if v.err != nil {
-		return nil, v.err
-	}
-	info.PgDumpVersion = v.version
 	if opts.SnapshotTaken != nil {
 		opts.SnapshotTaken()
 	}
@@ -106,19 +92,13 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		return nil, fmt.Errorf("dump %s: start %s: %w", d, prog, err)
 	}
 
-	consumeErr := consume(stdout)
+	scanner := newArchiveScanner()
+	consumeErr := consume(io.TeeReader(stdout, scanner))
 	if consumeErr != nil {
 		cancel() // stop pg_dump: nobody reads its output any more
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	// Rows are counted after the dump, in the same snapshot (our
-	// transaction still holds it): counting during the COPY would compete
-	// with pg_dump for the server's CPU and disk.
-	var countErr error
-	if waitErr == nil && consumeErr == nil && !opts.SkipRowCounts {
-		info.RowCounts, countErr = RowCounts(ctx, tx)
-	}
 	switch {
 	case parent.Err() != nil && (waitErr != nil || consumeErr != nil):
 		// Our caller gave up and exec killed pg_dump: say so, rather
@@ -128,8 +108,20 @@ func (d DB) Dump(ctx context.Context, opts DumpOptions, consume func(io.Reader) 
 		return nil, fmt.Errorf("pg_dump of %s failed (%v): %s", d, waitErr, stderr.summary())
 	case consumeErr != nil:
 		return nil, fmt.Errorf("dump %s: %w", d, consumeErr)
-	case countErr != nil:
-		return nil, fmt.Errorf("dump %s: %w", d, countErr)
+	}
+
+	// An archive the scanner could not follow (a pg_dump newer than it)
+	// costs a --version and a count(*) per table, nothing more.
+	version, counted, scanErr := scanner.result()
+	if scanErr == nil {
+		info.PgDumpVersion = "pg_dump (PostgreSQL) " + version
+	} else if info.PgDumpVersion, err = ToolVersion(ctx, prog); err != nil {
+		return nil, err
+	}
+	if !opts.SkipRowCounts {
+		if info.RowCounts, err = rowCounts(ctx, tx, counted); err != nil {
+			return nil, fmt.Errorf("dump %s: %w", d, err)
+		}
 	}
 	return info, nil
 }
