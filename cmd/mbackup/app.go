@@ -227,6 +227,26 @@ func (a *app) repository(ctx context.Context) (*engine.Repository, *config.Confi
 	return repo, cfg, nil
 }
 
+// openRepository starts opening the repository in the background and
+// returns a function that waits for it, so that a command can start work
+// that needs no repository (a backup's pg_dump) while the key is derived.
+func (a *app) openRepository(ctx context.Context) func(context.Context) (*engine.Repository, error) {
+	type opened struct {
+		repo *engine.Repository
+		err  error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		repo, _, err := a.repository(ctx)
+		ch <- opened{repo, err}
+	}()
+	wait := sync.OnceValues(func() (*engine.Repository, error) {
+		o := <-ch
+		return o.repo, o.err
+	})
+	return func(context.Context) (*engine.Repository, error) { return wait() }
+}
+
 // printJSON writes v as the command's one JSON document.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)

@@ -138,9 +138,13 @@ const (
 func s3Fleet(t *testing.T, env *snapshottest.Env) (*relFleet, *faultproxy.Proxy) {
 	t.Helper()
 	srv := s3test.Start(t)
-	os.Setenv(relS3KeyVar, srv.AccessKey)
-	os.Setenv(relS3SecretVar, srv.SecretKey)
 	cfg := srv.Config(t)
+	// Variables of this fleet's own: without a shared server (as in CI),
+	// each fleet has a server with its own secret, and fleets run at once.
+	suffix := strings.ToUpper(strings.TrimPrefix(cfg.Bucket, "mbackup-test-"))
+	keyVar, secretVar := relS3KeyVar+"_"+suffix, relS3SecretVar+"_"+suffix
+	os.Setenv(keyVar, srv.AccessKey)
+	os.Setenv(secretVar, srv.SecretKey)
 	p, err := faultproxy.New(cfg.Endpoint, uint64(time.Now().UnixNano()))
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +152,7 @@ func s3Fleet(t *testing.T, env *snapshottest.Env) (*relFleet, *faultproxy.Proxy)
 	t.Cleanup(func() { p.Close() })
 	f := newRelFleet(t, env)
 	f.repo = fmt.Sprintf("s3:http://%s/%s/%s", p.Addr(), cfg.Bucket, cfg.Prefix)
-	f.repoS3 = fmt.Sprintf("  s3:\n    access_key_env: %s\n    secret_key_env: %s\n", relS3KeyVar, relS3SecretVar)
+	f.repoS3 = fmt.Sprintf("  s3:\n    access_key_env: %s\n    secret_key_env: %s\n", keyVar, secretVar)
 	f.write(t)
 	// A cheap key, as for the local fleets.
 	be, err := s3.Open(cfg)

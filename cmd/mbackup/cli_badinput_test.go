@@ -83,6 +83,15 @@ func TestBadInputCLI(t *testing.T) {
 			[]string{"no-such-bucket-mbackup", "does not exist", "repository.url"}},
 		{"no repository at the URL", replace(f.repo, f.repo+"-elsewhere"), []string{"snapshots"}, 2,
 			[]string{"-elsewhere", "mbackup init"}},
+		// backup opens the repository while its pg_dump starts: the
+		// repository's error is still the one line, not one per environment.
+		{"backup, wrong repository password", func(s string) string {
+			p := filepath.Join(t.TempDir(), "wrong.key")
+			os.WriteFile(p, []byte("not the password\n"), 0o600)
+			return strings.Replace(s, f.pwFile, p, 1)
+		}, []string{"backup", env.Name}, 2, []string{"wrong password", "password_file"}},
+		{"backup, no repository at the URL", replace(f.repo, f.repo+"-elsewhere"), []string{"backup", "--all"}, 2,
+			[]string{"-elsewhere", "mbackup init"}},
 		{"--at matches nothing", nil, []string{"restore", env.Name, "--at", "2001-01-01", "--target-dir", "TMP"}, 1,
 			[]string{env.Name, "2001-01-01"}},
 		{"--at unparsable", nil, []string{"restore", env.Name, "--at", "next tuesday", "--target-dir", "TMP"}, 2,

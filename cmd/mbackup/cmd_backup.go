@@ -47,11 +47,11 @@ environment failed.`,
 					return usagef("--time %q: want RFC 3339, like 2026-11-28T02:00:00+01:00", timeStr)
 				}
 			}
-			repo, _, err := a.repository(ctx)
-			if err != nil {
-				return err
+			open := a.openRepository(ctx)
+			results := a.runBackups(ctx, open, cfg, envs, at)
+			if _, err := open(ctx); err != nil {
+				return err // each backup stopped before writing anything
 			}
-			results := a.runBackups(ctx, repo, cfg, envs, at)
 			if a.json {
 				if err := a.printJSON(results); err != nil {
 					return err
@@ -148,7 +148,7 @@ type backupResult struct {
 
 // runBackups backs up envs with bounded parallelism and prints a summary
 // line per environment.
-func (a *app) runBackups(ctx context.Context, repo *engine.Repository, cfg *config.Config, envs []*config.Environment, at time.Time) []backupResult {
+func (a *app) runBackups(ctx context.Context, open func(context.Context) (*engine.Repository, error), cfg *config.Config, envs []*config.Environment, at time.Time) []backupResult {
 	results := make([]backupResult, len(envs))
 	sem := make(chan struct{}, max(1, cfg.Concurrency))
 	bars := a.newBackupBars(envs)
@@ -159,7 +159,7 @@ func (a *app) runBackups(ctx context.Context, repo *engine.Repository, cfg *conf
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = a.backupOne(ctx, repo, cfg, e, at, bars)
+			results[i] = a.backupOne(ctx, open, cfg, e, at, bars)
 		}()
 	}
 	wg.Wait()
@@ -167,7 +167,7 @@ func (a *app) runBackups(ctx context.Context, repo *engine.Repository, cfg *conf
 	return results
 }
 
-func (a *app) backupOne(ctx context.Context, repo *engine.Repository, cfg *config.Config, e *config.Environment, at time.Time, bars *backupBars) backupResult {
+func (a *app) backupOne(ctx context.Context, open func(context.Context) (*engine.Repository, error), cfg *config.Config, e *config.Environment, at time.Time, bars *backupBars) backupResult {
 	start := time.Now()
 	res := backupResult{Env: e.Name}
 	fail := func(err error) backupResult {
@@ -181,13 +181,16 @@ func (a *app) backupOne(ctx context.Context, repo *engine.Repository, cfg *confi
 	if err != nil {
 		return fail(err)
 	}
-	r, err := snapshot.Backup(ctx, repo, src, snapshot.Options{
+	r, err := snapshot.BackupTo(ctx, open, src, snapshot.Options{
 		Time:     at,
 		Version:  version,
 		Warn:     func(msg string) { a.warnf("%s: %s", e.Name, msg) },
 		Progress: bars.update,
 	})
 	if err != nil {
+		if _, openErr := open(ctx); openErr != nil {
+			return res // the command reports the repository's error, once
+		}
 		return fail(explainDBAuth(err, e.Name, cfg.File))
 	}
 	m := r.Snapshot.Manifest
