@@ -69,6 +69,12 @@ func (r *Repository) compress(data []byte, enc *zstd.Encoder) (stored []byte, co
 		return data, false, func() {}
 	}
 	bp := r.bufs.Get().(*[]byte)
+	// Room for incompressible data (zstd stores it in raw blocks, a few
+	// bytes per 128 KiB) so that EncodeAll does not grow the buffer by
+	// steps, copying it each time.
+	if need := len(data) + len(data)>>6 + 64; cap(*bp) < need {
+		*bp = make([]byte, 0, need)
+	}
 	out := enc.EncodeAll(data, (*bp)[:0])
 	release = func() { *bp = out[:0]; r.bufs.Put(bp) }
 	// Keep the raw form unless compression saves at least 1/32: already
