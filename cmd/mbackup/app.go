@@ -231,20 +231,19 @@ func (a *app) repository(ctx context.Context) (*engine.Repository, *config.Confi
 // returns a function that waits for it, so that a command can start work
 // that needs no repository (a backup's pg_dump) while the key is derived.
 func (a *app) openRepository(ctx context.Context) func(context.Context) (*engine.Repository, error) {
-	type opened struct {
+	var (
 		repo *engine.Repository
 		err  error
-	}
-	ch := make(chan opened, 1)
+	)
+	done := make(chan struct{})
 	go func() {
-		repo, _, err := a.repository(ctx)
-		ch <- opened{repo, err}
+		defer close(done)
+		repo, _, err = a.repository(ctx)
 	}()
-	wait := sync.OnceValues(func() (*engine.Repository, error) {
-		o := <-ch
-		return o.repo, o.err
-	})
-	return func(context.Context) (*engine.Repository, error) { return wait() }
+	return func(context.Context) (*engine.Repository, error) {
+		<-done
+		return repo, err
+	}
 }
 
 // printJSON writes v as the command's one JSON document.

@@ -49,9 +49,8 @@ type archiveScanner struct {
 	table   string // table of the current block, "" when not counted
 	rows    int64
 	left    int     // bytes left in the current chunk
-	tail    [8]byte // last bytes of the current block's data
+	tail    [8]byte // last bytes of the current block's data, after a \n standing for its start
 	ntail   int     // valid bytes in tail (at most len(tail))
-	lineBeg bool    // tail starts at a line start (block start or after \n)
 }
 
 type scanState int
@@ -258,7 +257,8 @@ func (s *archiveScanner) field1() {
 	}
 	switch s.state {
 	case stateBlockID:
-		s.table, s.rows, s.ntail, s.lineBeg = "", 0, 0, true
+		// The block's start counts as a line start, as after a newline.
+		s.table, s.rows, s.tail[0], s.ntail = "", 0, '\n', 1
 		if !s.inBlobs {
 			s.table = s.tables[v]
 			s.state = stateChunkLen
@@ -295,14 +295,12 @@ func (s *archiveScanner) data(p []byte) {
 	if len(p) >= len(s.tail) {
 		copy(s.tail[:], p[len(p)-len(s.tail):])
 		s.ntail = len(s.tail)
-		s.lineBeg = false
 		return
 	}
 	if s.ntail+len(p) > len(s.tail) {
 		drop := s.ntail + len(p) - len(s.tail)
 		copy(s.tail[:], s.tail[drop:s.ntail])
 		s.ntail -= drop
-		s.lineBeg = false
 	}
 	s.ntail += copy(s.tail[s.ntail:], p)
 }
@@ -316,13 +314,10 @@ func (s *archiveScanner) endBlock() {
 	t := s.tail[:s.ntail]
 	trail := len(t) - len(bytes.TrimRight(t, "\n"))
 	body := t[:len(t)-trail]
-	if trail > 0 && bytes.HasSuffix(body, []byte(`\.`)) {
-		// `\.` must be a line of its own: a row ending in a backslash
-		// and a dot is written as `\\.`, so the byte before is a
-		// newline or the block's start.
-		if len(body) > 2 && body[len(body)-3] == '\n' || len(body) == 2 && s.lineBeg {
-			s.rows -= int64(trail)
-		}
+	// `\.` must be a line of its own (a value ending in a backslash and a
+	// dot is written as `\\.`): a newline or the block's start before it.
+	if trail > 0 && bytes.HasSuffix(body, []byte("\n\\.")) {
+		s.rows -= int64(trail)
 	}
 	s.counts[s.table] += s.rows
 	s.table = ""
@@ -339,8 +334,7 @@ func (s *archiveScanner) fail(err error) {
 // data the archive holds, once the whole archive has been written.
 func (s *archiveScanner) result() (dumpVersion string, counts map[string]int64, err error) {
 	if s.err == nil && !s.parsed {
-		s.nextParse = 0 // the archive ended: parse what there is
-		s.scan(s.parseHead())
+		s.scan(s.parseHead()) // the archive ended: parse what there is
 		if !s.parsed && s.err == nil {
 			s.fail(errors.New("archive ends in its table of contents"))
 		}
