@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -132,5 +135,61 @@ func TestBackupSelection(t *testing.T) {
 		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); code != 0 && lines > 0 {
 			t.Errorf("mbackup %v: error on %d lines, want one: %q", tc.args, lines+1, stderr)
 		}
+	}
+}
+
+// TestPostgresBinCLI runs backup and restore with postgres_bin naming a
+// folder whose pg_dump and pg_restore record each call and run the real
+// ones: the configured programs are the ones used. A folder without them
+// is refused with one line naming the key.
+func TestPostgresBinCLI(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "pgbin")
+	calls := filepath.Join(bin, "calls")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, prog := range []string{"pg_dump", "pg_restore"} {
+		real, err := exec.LookPath(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := fmt.Sprintf("#!/bin/sh\necho %s >> %s\nexec %s \"$@\"\n", prog, calls, real)
+		if err := os.WriteFile(filepath.Join(bin, prog), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := snapshottest.NewEnv(t, "site-a", moodlegen.Demo())
+	f := newFleet(t, []*snapshottest.Env{env}, "off", "  postgres_bin: "+bin+"\n", "")
+	if code, _, stderr := f.mbackup(t, "backup", "site-a"); code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, stderr)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if code, _, stderr := f.mbackup(t, "restore", "site-a", "--target-dir", dir); code != 0 {
+		t.Fatalf("restore --target-dir: exit %d: %s", code, stderr)
+	}
+	got, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "pg_dump\npg_restore\n" {
+		t.Errorf("programs called from postgres_bin: %q, want pg_dump then pg_restore", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "db.sql")); err != nil || fi.Size() == 0 {
+		t.Errorf("db.sql: %v", err)
+	}
+
+	empty := t.TempDir()
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), bin, empty, 1))
+	if err := os.WriteFile(f.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := f.mbackup(t, "backup", "site-a")
+	if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "defaults.postgres_bin") ||
+		!strings.Contains(stderr, filepath.Join(empty, "pg_dump")+" does not exist") {
+		t.Errorf("backup with an empty postgres_bin: exit %d, %q; want 2 and one line naming defaults.postgres_bin", code, stderr)
 	}
 }

@@ -184,6 +184,7 @@ func (a *app) backupOne(ctx context.Context, open func(context.Context) (*engine
 	r, err := snapshot.BackupTo(ctx, open, src, snapshot.Options{
 		Time:     at,
 		Version:  version,
+		PgDump:   e.PgDump(),
 		Warn:     func(msg string) { a.warnf("%s: %s", e.Name, msg) },
 		Progress: bars.update,
 	})

@@ -115,7 +115,7 @@ func (a *app) runRestore(ctx context.Context, envName string, f restoreFlags) er
 		return err
 	}
 	opts := restore.Options{DBOnly: f.dbOnly, FilesOnly: f.filesOnly, DryRun: f.dryRun, Jobs: f.jobs, Log: a.log,
-		Fetchers: a.engineOptions(cfg).Uploaders}
+		Fetchers: a.engineOptions(cfg).Uploaders, PgRestore: env.PgRestore()}
 	bar := a.newProgress("restoring", -1, true)
 	opts.Progress = func(p restore.Progress) {
 		bar.describe(p.Phase)

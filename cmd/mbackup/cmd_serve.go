@@ -252,6 +252,7 @@ func (a *app) serviceBackup(repo *engine.Repository, log *slog.Logger, configFil
 		}
 		r, err := snapshot.Backup(ctx, repo, src, snapshot.Options{
 			Version: version,
+			PgDump:  e.PgDump(),
 			Warn:    func(msg string) { log.Warn("backup warning", "env", e.Name, "warning", msg) },
 		})
 		if err != nil {

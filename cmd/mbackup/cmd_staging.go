@@ -150,16 +150,17 @@ func (a *app) runStagingRefresh(ctx context.Context, envName string, f stagingFl
 			return err
 		}
 	}
-	return a.runCopy(ctx, p, f.jobs, staging.Refresh, env.Name+"'s staging block", cfg.File)
+	return a.runCopy(ctx, p, f.jobs, env.PgRestore(), staging.Refresh, env.Name+"'s staging block", cfg.File)
 }
 
 // runCopy runs a refresh or side restore with a progress bar and prints
-// its report, also when it failed. dbOwner and configFile say where the
-// copy's database password is configured.
-func (a *app) runCopy(ctx context.Context, p staging.Params, jobs int,
+// its report, also when it failed. pgRestore is the source environment's
+// pg_restore; dbOwner and configFile say where the copy's database
+// password is configured.
+func (a *app) runCopy(ctx context.Context, p staging.Params, jobs int, pgRestore string,
 	do func(context.Context, staging.Params) (*staging.Report, error), dbOwner, configFile string) error {
 	bar := a.newProgress("refreshing", -1, true)
-	p.Restore = restore.Options{Jobs: jobs, Log: a.log, Progress: func(pr restore.Progress) {
+	p.Restore = restore.Options{Jobs: jobs, Log: a.log, PgRestore: pgRestore, Progress: func(pr restore.Progress) {
 		bar.describe(pr.Phase)
 		bar.set(pr.BytesDone, pr.BytesTotal)
 	}}
@@ -326,5 +327,5 @@ func (a *app) runSideRestore(ctx context.Context, envName string, f restoreFlags
 			return err
 		}
 	}
-	return a.runCopy(ctx, p, f.jobs, staging.SideRestore, env.Name, cfg.File)
+	return a.runCopy(ctx, p, f.jobs, env.PgRestore(), staging.SideRestore, env.Name, cfg.File)
 }

@@ -22,6 +22,8 @@ type layer struct {
 	exclude    []string
 	hasExclude bool
 	excludeAdd []string
+	pgBin      *string
+	pgBinAt    pos
 }
 
 type retentionLayer struct {
@@ -49,6 +51,11 @@ func (d *decoder) layerHandlers(l *layer, loc *time.Location) map[string]handler
 		"exclude_add": func(v *yaml.Node, key string, _ int) {
 			if ex, ok := d.excludes(v, key); ok {
 				l.excludeAdd = ex
+			}
+		},
+		"postgres_bin": func(v *yaml.Node, key string, line int) {
+			if p, ok := d.path(v, key); ok {
+				l.pgBin, l.pgBinAt = &p, pos{key, line}
 			}
 		},
 	}
@@ -189,6 +196,12 @@ func resolveLayers(def, env layer) (out Defaults) {
 	}
 	ex = append(ex, env.excludeAdd...)
 	out.Exclude = dedupe(ex)
+	switch {
+	case env.pgBin != nil:
+		out.PostgresBin, out.postgresBinAt = *env.pgBin, env.pgBinAt
+	case def.pgBin != nil:
+		out.PostgresBin, out.postgresBinAt = *def.pgBin, def.pgBinAt
+	}
 	return out
 }
 
@@ -276,6 +289,7 @@ func (d *decoder) environment(v *yaml.Node, key, name string, line int, defaults
 	}
 	r := resolveLayers(defaults, l)
 	env.Schedule, env.Retention, env.Exclude = r.Schedule, r.Retention, r.Exclude
+	env.PostgresBin, env.postgresBinAt = r.PostgresBin, r.postgresBinAt
 	return dr
 }
 
@@ -523,9 +537,21 @@ func checkFile(p string) (string, error) {
 	return "", nil
 }
 
+// checkProgram returns what is wrong with program p ("" when fine) and the cause.
+func checkProgram(p string) (string, error) {
+	msg, err := checkFile(p)
+	if msg == "" {
+		if fi, serr := os.Stat(p); serr == nil && fi.Mode().Perm()&0o111 == 0 {
+			msg = fmt.Sprintf("%s is not executable", p)
+		}
+	}
+	return msg, err
+}
+
 // CheckPaths reports, as an *Error, a moodledata folder or config_php file
-// that is missing or of the wrong kind. Load does this for every environment
-// unless SkipPathChecks is given.
+// that is missing or of the wrong kind, or a postgres_bin folder without
+// pg_dump and pg_restore. Load does this for every environment unless
+// SkipPathChecks is given.
 func (e *Environment) CheckPaths() error {
 	if msg, err := checkDir(e.Moodledata); msg != "" {
 		return &Error{File: e.file, Line: e.moodledataAt.line, Key: e.moodledataAt.key, Msg: msg,
@@ -535,5 +561,31 @@ func (e *Environment) CheckPaths() error {
 		return &Error{File: e.file, Line: e.configPHPAt.line, Key: e.configPHPAt.key, Msg: msg,
 			Fix: "correct the path or remove config_php", Err: err}
 	}
+	if e.PostgresBin != "" {
+		const fix = "point it at the folder of PostgreSQL's client programs, e.g. /usr/lib/postgresql/16/bin, or remove it to use PATH"
+		msg, err := checkDir(e.PostgresBin)
+		for _, p := range []string{e.PgDump(), e.PgRestore()} {
+			if msg == "" {
+				msg, err = checkProgram(p)
+			}
+		}
+		if msg != "" {
+			return &Error{File: e.file, Line: e.postgresBinAt.line, Key: e.postgresBinAt.key, Msg: msg, Fix: fix, Err: err}
+		}
+	}
 	return nil
+}
+
+// PgDump returns the pg_dump program to run for the environment: the one
+// in PostgresBin, else "pg_dump" (found on PATH).
+func (e *Environment) PgDump() string { return e.program("pg_dump") }
+
+// PgRestore is PgDump for pg_restore.
+func (e *Environment) PgRestore() string { return e.program("pg_restore") }
+
+func (e *Environment) program(name string) string {
+	if e.PostgresBin == "" {
+		return name
+	}
+	return filepath.Join(e.PostgresBin, name)
 }

@@ -86,6 +86,11 @@ func TestLoadErrors(t *testing.T) {
 		{"missing moodledata folder", base + "environments:\n  client-x:\n    database: postgres://h/m\n    moodledata: ${ROOT}/nope\n", 7, "environments.client-x.moodledata", "does not exist"},
 		{"moodledata is a file", base + "environments:\n  client-x:\n    database: postgres://h/m\n    moodledata: ${ROOT}/x/config.php\n", 7, "environments.client-x.moodledata", "is not a folder"},
 		{"missing config.php", envX + "    config_php: ${ROOT}/x/nope.php\n", 8, "environments.client-x.config_php", "does not exist"},
+		{"missing postgres_bin", envX + "    postgres_bin: ${ROOT}/nope\n", 8, "environments.client-x.postgres_bin", "does not exist"},
+		{"postgres_bin is a file", envX + "    postgres_bin: ${ROOT}/pgbin/pg_dump\n", 8, "environments.client-x.postgres_bin", "is not a folder"},
+		{"postgres_bin without pg_dump", base + "defaults:\n  postgres_bin: ${ROOT}/x\nenvironments:\n  client-x:\n    database: postgres://h/m\n    moodledata: ${ROOT}/x/moodledata\n", 5, "defaults.postgres_bin", "pg_dump does not exist"},
+		{"postgres_bin with a pg_restore not executable", envX + "    postgres_bin: ${ROOT}/pgbin\n", 8, "environments.client-x.postgres_bin", "pg_restore is not executable"},
+		{"empty postgres_bin", envX + "    postgres_bin: \"\"\n", 8, "environments.client-x.postgres_bin", "empty"},
 		{"bad pack size", base + "  pack_size: 16XB\n", 4, "repository.pack_size", `unknown unit "XB"`},
 		{"pack size too small", base + "  pack_size: 1MiB\n", 4, "repository.pack_size", "out of range"},
 		{"bad compression", base + "  compression: zstd\n", 4, "repository.compression", `unknown compression "zstd"`},
@@ -137,6 +142,8 @@ func TestLoadErrors(t *testing.T) {
 			root := t.TempDir()
 			mkdirs(t, filepath.Join(root, "x/moodledata"), filepath.Join(root, "s"))
 			writeFile(t, filepath.Join(root, "x/config.php"), "<?php\n", 0o600)
+			writeFile(t, filepath.Join(root, "pgbin/pg_dump"), "#!/bin/sh\n", 0o755)
+			writeFile(t, filepath.Join(root, "pgbin/pg_restore"), "#!/bin/sh\n", 0o644)
 			path := filepath.Join(root, "mbackup.yaml")
 			writeFile(t, path, tc.yaml, 0o600)
 			env := map[string]string{"ROOT": root, "SECRET": secretValues[0]}

@@ -93,6 +93,11 @@ func fullFixture(t *testing.T) (string, map[string]string) {
 	writeFile(t, filepath.Join(root, "secrets/smtp.pass"), "smtp-pass-1\r\n", 0o600)
 	writeFile(t, filepath.Join(root, "secrets/client-a.pgpass"), "db-pass-a\n", 0o600)
 	writeFile(t, filepath.Join(root, "secrets/client-a-staging.pgpass"), "db-pass-a-staging", 0o600)
+	for _, v := range []string{"15", "17"} {
+		for _, p := range []string{"pg_dump", "pg_restore"} {
+			writeFile(t, filepath.Join(root, "pg", v, "bin", p), "#!/bin/sh\n", 0o755)
+		}
+	}
 	data, err := os.ReadFile(filepath.Join("testdata", "full.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +178,10 @@ func TestLoadFull(t *testing.T) {
 	if want := (Retention{Last: 3, Daily: 30, Weekly: 8, Monthly: 12, Yearly: Unlimited, Within: "2d", Tags: []string{"keep"}}); !retentionEqual(a.Retention, want) {
 		t.Errorf("client-a retention = %+v, want %+v", a.Retention, want)
 	}
+	// postgres_bin from defaults; client-b's own, relative to the file.
+	if a.PostgresBin != root+"/pg/15/bin" || a.PgDump() != root+"/pg/15/bin/pg_dump" || a.PgRestore() != root+"/pg/15/bin/pg_restore" {
+		t.Errorf("client-a postgres_bin %q: pg_dump %q, pg_restore %q", a.PostgresBin, a.PgDump(), a.PgRestore())
+	}
 	if s := a.Staging; s == nil || s.Database.Address() != "127.0.0.1:5433/client_a" || s.Schedule.Spec != "0 6 * * 1" ||
 		s.DatabasePasswordFile != root+"/secrets/client-a-staging.pgpass" {
 		t.Errorf("client-a staging = %+v", a.Staging)
@@ -184,6 +193,9 @@ func TestLoadFull(t *testing.T) {
 	}
 	if !b.Schedule.IsZero() {
 		t.Errorf("client-b schedule %q should be off", b.Schedule.Spec)
+	}
+	if b.PgDump() != root+"/pg/17/bin/pg_dump" {
+		t.Errorf("client-b pg_dump = %q", b.PgDump())
 	}
 	if want := []string{"cache", "temp", "muc"}; !slices.Equal(b.Exclude, want) {
 		t.Errorf("client-b exclude = %v, want %v", b.Exclude, want)

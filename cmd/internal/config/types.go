@@ -121,6 +121,12 @@ type Defaults struct {
 	Schedule  Schedule
 	Retention Retention
 	Exclude   []string
+	// PostgresBin is the folder of pg_dump and pg_restore (absolute); ""
+	// means they are found on PATH (on Debian, pg_wrapper picks the newest
+	// installed version).
+	PostgresBin string
+
+	postgresBinAt pos
 }
 
 // Retention is a keep policy as written in the file. Package retention has
@@ -159,12 +165,14 @@ type Environment struct {
 	Schedule             Schedule // zero: not scheduled by mbackup serve
 	Retention            Retention
 	Exclude              []string // relative to Moodledata, cleaned, no duplicates
+	PostgresBin          string   // absolute; "" when pg_dump and pg_restore come from PATH
 	Staging              *Staging // nil when not set
 
-	dbPassword   SecretSource
-	file         string // configuration file, for CheckPaths errors
-	moodledataAt pos
-	configPHPAt  pos
+	dbPassword    SecretSource
+	file          string // configuration file, for CheckPaths errors
+	moodledataAt  pos
+	configPHPAt   pos
+	postgresBinAt pos
 }
 
 // DatabasePassword returns the database password from
